@@ -1,0 +1,38 @@
+"""ssam_theory: the theory of sharpness-aware minimization, checked numerically.
+
+>>> import ssam_theory as st
+>>> opt = st.optimizer("ssam", lr=0.1, rho=0.05)
+"""
+
+from .landscapes import Beale, Landscape, LeastSquares, Logistic, Quadratic
+from .rules import (
+    RULES,
+    Optimizer,
+    OptState,
+    StepInfo,
+    optimizer,
+    renormalization_factor,
+    row_norm,
+)
+from .trajectory import DIVERGENCE_NORM, Trajectory, minibatch_indices, run
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DIVERGENCE_NORM",
+    "RULES",
+    "Beale",
+    "Landscape",
+    "LeastSquares",
+    "Logistic",
+    "OptState",
+    "Optimizer",
+    "Quadratic",
+    "StepInfo",
+    "Trajectory",
+    "minibatch_indices",
+    "optimizer",
+    "renormalization_factor",
+    "row_norm",
+    "run",
+]

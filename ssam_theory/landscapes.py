@@ -1,0 +1,297 @@
+r"""Loss landscapes small enough to understand completely.
+
+Every landscape has ``.dim``, ``.loss(W)``, ``.grad(W)`` and ``.hessian(w)``. ``W`` is a single
+iterate ``(d,)`` or a batch ``(B, d)``; ``loss`` returns ``()`` or ``(B,)`` and ``grad`` the
+shape of ``W``. Data landscapes (:class:`LeastSquares`, :class:`Logistic`) also take
+``grad(W, idx)``: the gradient of the mean loss over the examples ``idx``, of shape ``(b,)``
+(one minibatch for all rows) or ``(B, b)`` (one per row).
+
+All products are row-local (``einsum`` or elementwise, never BLAS ``matmul``), so a batch
+equals its rows evaluated one by one, bit for bit.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import sympy as sp
+from scipy.special import expit
+
+from . import _validate as v
+
+__all__ = ["Beale", "Landscape", "LeastSquares", "Logistic", "Quadratic"]
+
+
+def _rows_times(W: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``W @ M`` for ``W`` of shape ``(..., i)`` with a row-local reduction (see module doc)."""
+    return np.einsum("...i,ij->...j", W, M)
+
+
+def _rows_dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Row-wise inner product over the last axis."""
+    return np.einsum("...i,...i->...", A, B)
+
+
+class Landscape:
+    """Base class: input checks shared by every landscape."""
+
+    dim: int
+
+    def _iterates(self, W, name: str = "W") -> np.ndarray:
+        W = np.asarray(W, dtype=np.float64)
+        v.iterate_shape(name, W, self.dim)
+        return W
+
+    def loss(self, W) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def grad(self, W) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def hessian(self, w) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Quadratic(Landscape):
+    r"""The quadratic :math:`f(w) = \tfrac12 (w - c)^\top H (w - c)`.
+
+    Args:
+        H: symmetric ``(d, d)`` matrix, may be indefinite (saddles) or singular.
+        center: the stationary point :math:`c`, ``(d,)``; default the origin.
+
+    A diagonal ``H`` is detected and evaluated elementwise (faster, same results).
+    """
+
+    def __init__(self, H, center=None):
+        H = v.as_finite_array("H", H, ndim=2)
+        if H.shape[0] != H.shape[1]:
+            raise ValueError(f"H must be square, got shape {H.shape}")
+        asym = np.max(np.abs(H - H.T))
+        if asym > 1e-12 * max(1.0, np.max(np.abs(H))):
+            raise ValueError(f"H must be symmetric, got max |H - Hᵀ| = {asym:.3g}")
+        self.H = np.array((H + H.T) / 2)
+        self.H.setflags(write=False)
+        self.dim = H.shape[0]
+        if center is None:
+            self.center = None
+        else:
+            c = v.as_finite_array("center", center, ndim=1)
+            if c.shape != (self.dim,):
+                raise ValueError(f"center must have shape ({self.dim},), got shape {c.shape}")
+            self.center = c
+        off = self.H - np.diag(np.diag(self.H))
+        self._diag = np.diag(self.H).copy() if not np.any(off) else None
+
+    @classmethod
+    def from_eigenvalues(cls, eigenvalues, seed=0, center=None) -> Quadratic:
+        r""":math:`H = Q \operatorname{diag}(\lambda) Q^\top` with a seeded random rotation.
+
+        ``Q`` is Haar-distributed (QR of a Gaussian matrix with the sign of ``R``'s diagonal
+        absorbed), drawn from ``numpy.random.default_rng(seed)``.
+        """
+        lam = v.as_finite_array("eigenvalues", eigenvalues, ndim=1)
+        Q = random_rotation(lam.size, seed)
+        return cls((Q * lam) @ Q.T, center=center)
+
+    @property
+    def eigenvalues(self) -> np.ndarray:
+        """Eigenvalues of ``H`` in ascending order."""
+        return np.linalg.eigvalsh(self.H)
+
+    def _shift(self, W):
+        return W if self.center is None else W - self.center
+
+    def loss(self, W) -> np.ndarray:
+        X = self._shift(self._iterates(W))
+        return 0.5 * _rows_dot(X, self._apply(X))
+
+    def grad(self, W) -> np.ndarray:
+        return self._apply(self._shift(self._iterates(W)))
+
+    def _apply(self, X):
+        return X * self._diag if self._diag is not None else _rows_times(X, self.H)
+
+    def hessian(self, w) -> np.ndarray:
+        self._iterates(w, "w")
+        return self.H.copy()
+
+    def __repr__(self):
+        return f"Quadratic(eigenvalues={np.round(self.eigenvalues, 6).tolist()})"
+
+
+def random_rotation(d: int, seed) -> np.ndarray:
+    """A Haar-random orthogonal ``(d, d)`` matrix from ``default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    Q, R = np.linalg.qr(rng.standard_normal((d, d)))
+    return Q * np.sign(np.diag(R))
+
+
+# Beale's function, written once in sympy; gradient and Hessian are derived from it.
+_bx, _by = sp.symbols("x y", real=True)
+BEALE_EXPR = ((sp.Rational(3, 2) - _bx + _bx * _by) ** 2
+              + (sp.Rational(9, 4) - _bx + _bx * _by**2) ** 2
+              + (sp.Rational(21, 8) - _bx + _bx * _by**3) ** 2)
+
+
+@functools.cache
+def _beale_functions():
+    grad = [sp.diff(BEALE_EXPR, s) for s in (_bx, _by)]
+    hess = sp.hessian(BEALE_EXPR, (_bx, _by))
+    mods = "numpy"
+    return (sp.lambdify((_bx, _by), BEALE_EXPR, mods),
+            sp.lambdify((_bx, _by), grad, mods),
+            sp.lambdify((_bx, _by), hess, mods))
+
+
+class Beale(Landscape):
+    r"""Beale's function :math:`(1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2`.
+
+    Global minimum 0 at :math:`(3, 0.5)`; a strict saddle at :math:`(0, 1)` whose Hessian has
+    eigenvalues :math:`\pm 27.75`. Formula, gradient and Hessian come from one sympy
+    expression (:data:`BEALE_EXPR`).
+    """
+
+    dim = 2
+    minimizer = np.array([3.0, 0.5])
+    saddle = np.array([0.0, 1.0])
+
+    def loss(self, W) -> np.ndarray:
+        W = self._iterates(W)
+        f, _, _ = _beale_functions()
+        return np.asarray(f(W[..., 0], W[..., 1]), dtype=np.float64)
+
+    def grad(self, W) -> np.ndarray:
+        W = self._iterates(W)
+        _, g, _ = _beale_functions()
+        gx, gy = g(W[..., 0], W[..., 1])
+        return np.stack(np.broadcast_arrays(gx, gy), axis=-1).astype(np.float64, copy=False)
+
+    def hessian(self, w) -> np.ndarray:
+        w = self._iterates(w, "w")
+        if w.ndim != 1:
+            raise ValueError(f"w must have shape (2,), got shape {w.shape}")
+        _, _, h = _beale_functions()
+        return np.array(h(w[0], w[1]), dtype=np.float64)
+
+    def __repr__(self):
+        return "Beale()"
+
+
+class _DataLandscape(Landscape):
+    """Shared data handling: ``X (n, d)``, ``y (n,)``, minibatch index checks."""
+
+    def __init__(self, X, y):
+        X = v.as_finite_array("X", X, ndim=2)
+        y = v.as_finite_array("y", y, ndim=1)
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(f"X and y must have the same number of rows, got X {X.shape} "
+                             f"and y {y.shape}")
+        if X.shape[1] == 0:
+            raise ValueError(f"X must have at least one column, got shape {X.shape}")
+        self.X = np.array(X)
+        self.y = np.array(y)
+        self.n, self.dim = X.shape
+
+    def _minibatch(self, W, idx):
+        """``(Xb, yb)`` of shapes ``(b, d)``/``(b,)`` or ``(B, b, d)``/``(B, b)``."""
+        idx = np.asarray(idx)
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"idx must be an integer array, got dtype {idx.dtype}")
+        if idx.ndim not in (1, 2) or idx.shape[-1] == 0:
+            raise ValueError(f"idx must have shape (b,) or (B, b) with b >= 1, got {idx.shape}")
+        if idx.ndim == 2 and (W.ndim != 2 or idx.shape[0] != W.shape[0]):
+            raise ValueError(f"idx of shape {idx.shape} needs W of shape ({idx.shape[0]}, "
+                             f"{self.dim}), got {W.shape}")
+        if idx.min() < 0 or idx.max() >= self.n:
+            raise ValueError(f"idx must lie in [0, {self.n}), got values in "
+                             f"[{idx.min()}, {idx.max()}]")
+        return self.X[idx], self.y[idx]
+
+    def _margins(self, W, Xb):
+        """``x_i · w`` for every row and example: ``(..., b)``."""
+        if Xb.ndim == 3:
+            return np.einsum("bkd,bd->bk", Xb, W)
+        return np.einsum("...d,kd->...k", W, Xb)
+
+    def _combine(self, coef, Xb):
+        """``Σ_k coef_k x_k / b`` per row: ``(..., d)``."""
+        if Xb.ndim == 3:
+            return np.einsum("bk,bkd->bd", coef, Xb) / Xb.shape[1]
+        return np.einsum("...k,kd->...d", coef, Xb) / Xb.shape[0]
+
+
+class LeastSquares(_DataLandscape):
+    r"""Least squares :math:`f(w) = \|Xw - y\|^2 / (2n)`.
+
+    Args:
+        X: ``(n, d)`` design matrix, finite.
+        y: ``(n,)`` targets, finite.
+    """
+
+    def loss(self, W) -> np.ndarray:
+        W = self._iterates(W)
+        r = self._margins(W, self.X) - self.y
+        return _rows_dot(r, r) / (2 * self.n)
+
+    def grad(self, W, idx=None) -> np.ndarray:
+        W = self._iterates(W)
+        Xb, yb = (self.X, self.y) if idx is None else self._minibatch(W, idx)
+        return self._combine(self._margins(W, Xb) - yb, Xb)
+
+    def hessian(self, w) -> np.ndarray:
+        self._iterates(w, "w")
+        return np.einsum("ki,kj->ij", self.X, self.X) / self.n
+
+    def __repr__(self):
+        return f"LeastSquares(n={self.n}, d={self.dim})"
+
+
+class Logistic(_DataLandscape):
+    r"""Logistic regression :math:`f(w) = \frac1n \sum_i \log(1 + e^{-y_i x_i^\top w})
+    + \tfrac{\ell_2}{2}\|w\|^2`.
+
+    Args:
+        X: ``(n, d)`` features, finite.
+        y: ``(n,)`` labels in :math:`\{-1, +1\}`; labels in :math:`\{0, 1\}` are converted.
+        l2: ridge coefficient :math:`\ell_2 \ge 0`.
+    """
+
+    def __init__(self, X, y, l2: float = 0.0):
+        super().__init__(X, y)
+        labels = set(np.unique(self.y).tolist())
+        if labels <= {0.0, 1.0}:
+            self.y = 2.0 * self.y - 1.0
+        elif not labels <= {-1.0, 1.0}:
+            shown = sorted(labels)[:6]
+            raise ValueError(f"y must hold labels in {{-1, +1}} (or {{0, 1}}), got {shown}")
+        self.l2 = v.as_real("l2", l2, low=0.0)
+
+    def loss(self, W) -> np.ndarray:
+        W = self._iterates(W)
+        m = self.y * self._margins(W, self.X)
+        out = np.logaddexp(0.0, -m).mean(axis=-1)
+        if self.l2:
+            out = out + 0.5 * self.l2 * _rows_dot(W, W)
+        return out
+
+    def grad(self, W, idx=None) -> np.ndarray:
+        W = self._iterates(W)
+        Xb, yb = (self.X, self.y) if idx is None else self._minibatch(W, idx)
+        m = yb * self._margins(W, Xb)
+        g = self._combine(-yb * expit(-m), Xb)
+        if self.l2:
+            g = g + self.l2 * W
+        return g
+
+    def hessian(self, w) -> np.ndarray:
+        w = self._iterates(w, "w")
+        if w.ndim != 1:
+            raise ValueError(f"w must have shape ({self.dim},), got shape {w.shape}")
+        m = self.y * (self.X @ w)
+        s = expit(m) * expit(-m)
+        H = np.einsum("k,ki,kj->ij", s, self.X, self.X) / self.n
+        return (H + H.T) / 2 + self.l2 * np.eye(self.dim)
+
+    def __repr__(self):
+        return f"Logistic(n={self.n}, d={self.dim}, l2={self.l2})"
