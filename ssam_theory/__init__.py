@@ -4,6 +4,7 @@
 >>> opt = st.optimizer("ssam", lr=0.1, rho=0.05)
 """
 
+from . import theory
 from .landscapes import Beale, Landscape, LeastSquares, Logistic, Quadratic
 from .rules import (
     RULES,
@@ -35,4 +36,5 @@ __all__ = [
     "renormalization_factor",
     "row_norm",
     "run",
+    "theory",
 ]
