@@ -4,7 +4,8 @@
 >>> opt = st.optimizer("ssam", lr=0.1, rho=0.05)
 """
 
-from . import theory
+from . import data, linear, theory
+from .data import Dataset, neighbour
 from .landscapes import Beale, Landscape, LeastSquares, Logistic, Quadratic
 from .rules import (
     RULES,
@@ -23,6 +24,7 @@ __all__ = [
     "DIVERGENCE_NORM",
     "RULES",
     "Beale",
+    "Dataset",
     "Landscape",
     "LeastSquares",
     "Logistic",
@@ -31,7 +33,10 @@ __all__ = [
     "Quadratic",
     "StepInfo",
     "Trajectory",
+    "data",
+    "linear",
     "minibatch_indices",
+    "neighbour",
     "optimizer",
     "renormalization_factor",
     "row_norm",
