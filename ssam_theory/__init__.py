@@ -16,6 +16,7 @@ from .rules import (
     renormalization_factor,
     row_norm,
 )
+from .sweep import Outcome, SweepResult, sweep
 from .trajectory import DIVERGENCE_NORM, Trajectory, minibatch_indices, run
 
 __version__ = "0.1.0"
@@ -30,8 +31,10 @@ __all__ = [
     "Logistic",
     "OptState",
     "Optimizer",
+    "Outcome",
     "Quadratic",
     "StepInfo",
+    "SweepResult",
     "Trajectory",
     "data",
     "linear",
@@ -41,5 +44,6 @@ __all__ = [
     "renormalization_factor",
     "row_norm",
     "run",
+    "sweep",
     "theory",
 ]
