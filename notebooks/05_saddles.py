@@ -1,0 +1,209 @@
+# %% [markdown]
+# # Saddles (C09–C12)
+#
+# * C09: on f = ½(ax² − by²), USAM multiplies y by 1 − ηb(ρb − 1) per step: the saddle
+#   *attracts* iff ρ > 1/b and ηb(ρb − 1) < 2.
+# * C10: deterministic SAM's step points back toward a strict saddle wherever
+#   ‖∇f(w)‖ < ρ|λ_neg|; for η ≤ 1/|λ_neg| the segment |y| ≤ ρ is a trap.
+# * C11: the paper says SSAM "mitigates getting stuck at saddles". γ > 0 keeps the direction of
+#   USAM's step, so only the step length changes; we map the (η, ρ) attraction diagram of all
+#   five rules on a quadratic saddle and on Beale's function (saddle at (0, 1)).
+# * C12: with gradient noise SAM's mean-square displacement along the negative curvature
+#   trails SGD's by 2ηt²|λ|³ρ/B (Kim et al.); escape times of all rules versus noise.
+#
+# Outcomes come from `st.sweep(..., saddle=s)`: *escaped* (left the unit ball around s),
+# *trapped* (ended within 10⁻³ of s), *bounded* (neither: e.g. SAM circling the saddle).
+
+# %% tags=["parameters"]
+from ssam_theory.plotting import quick_mode
+
+QUICK = quick_mode()  # `ssam-theory reproduce --quick` sets SSAM_THEORY_QUICK=1
+N_LR = 12 if QUICK else 80  # learning rates per phase diagram
+N_RHO = 10 if QUICK else 60  # radii per phase diagram
+SEEDS = 2 if QUICK else 8  # random starts per (η, ρ)
+SWEEP_STEPS = 300 if QUICK else 3000  # steps per configuration
+TRAP_STEPS = 200 if QUICK else 600  # steps of the SAM trap runs (C10)
+SEED = 0
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+import ssam_theory as st
+from ssam_theory import theory
+from ssam_theory.plotting import (
+    PALETTE,
+    RULE_STYLE,
+    phase_diagram,
+    rule_label,
+    save_figure,
+    theory_contour,
+    theory_line,
+    use_style,
+)
+
+use_style()
+NB = "05_saddles"
+
+
+# %% [markdown]
+# ## Attraction phase diagrams on the quadratic saddle ½(x² − y²) (C09, C10, C11)
+#
+# Starts w₀ ~ N(0, 0.1² I) around the saddle, one per seed; colour: fraction of the starts
+# that escaped. Dashed: C09's USAM boundaries |1 − ηb(ρb − 1)| = 1 (y attracted inside) and
+# |1 − η(a + ρa²)| = 1 (x unstable to the right), and C10's SAM trap limit η = 1/b.
+
+# %%
+def near(center, scale):
+    """Random start center + scale·N(0, I), from the sweep's per-seed generator."""
+    return lambda rng: center + scale * rng.standard_normal(center.shape)
+
+
+a, b = 1.0, 1.0
+quad = st.Quadratic(np.diag([a, -b]))
+origin = np.zeros(2)
+q_lrs = np.linspace(0.02, 2.5, N_LR)
+q_rhos = np.geomspace(0.01, 10.0, N_RHO)
+q_sweeps = {rule: st.sweep(quad, rule, lr=q_lrs, rho=q_rhos, steps=SWEEP_STEPS, seeds=SEEDS,
+                           w0=near(origin, 0.1), saddle=origin, progress=False)
+            for rule in st.RULES}
+
+
+# %%
+def overlay(ax, rule, lr_fine, rho_fine, a, b):
+    """The analytic boundaries of `ssam_theory.theory` that apply to `rule`."""
+    L, R = np.meshgrid(lr_fine, rho_fine, indexing="ij")
+    if rule in ("usam", "ssam", "nssam"):
+        theory_contour(ax, lr_fine, rho_fine, np.abs(theory.usam_saddle_multiplier(L, R, b)),
+                       1.0, "USAM: y attracted, |1 − ηb(ρb − 1)| < 1 (C09)",
+                       color=PALETTE["orange"])
+        theory_contour(ax, lr_fine, rho_fine, theory.usam_expansiveness(L, R, a), 1.0,
+                       "USAM: x stable, |1 − η(a + ρa²)| < 1", color=PALETTE["purple"])
+    if rule == "sam":
+        eta_trap = theory.sam_trap_max_lr(b)
+        theory_line(ax, [eta_trap, eta_trap], [rho_fine[0], rho_fine[-1]],
+                    "SAM trap for η ≤ 1/b (C10)", color=PALETTE["orange"], linewidth=1.8)
+    if rule in ("sgd", "sam", "ssam", "nssam"):
+        gd = theory.gd_max_lr(a)
+        theory_line(ax, [gd, gd], [rho_fine[0], rho_fine[-1]], "GD: x stable, η < 2/a",
+                    color=PALETTE["purple"], linestyle=":")
+
+
+def phase_figure(sweeps, title, a, b):
+    fig, axes = plt.subplots(2, 3, figsize=(12.5, 7.4), sharex=True, sharey=True)
+    any_sw = sweeps["sgd"]
+    lr_fine = np.linspace(any_sw.lr[0], any_sw.lr[-1], 400)
+    rho_fine = np.geomspace(any_sw.rho[0], any_sw.rho[-1], 400)
+    for ax, rule in zip(axes.flat, st.RULES):
+        sw = sweeps[rule]
+        mesh = phase_diagram(ax, sw.lr, sw.rho, sw.fraction(st.Outcome.ESCAPED), log_rho=True)
+        overlay(ax, rule, lr_fine, rho_fine, a, b)
+        ax.set_xlim(sw.lr[0], sw.lr[-1])
+        ax.set_ylim(sw.rho[0], sw.rho[-1])
+        ax.set_title(rule_label(rule))
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="lower right", fontsize=6.5)
+    axes[1, 2].axis("off")
+    fig.colorbar(mesh, ax=axes[1, 2], location="left", fraction=0.5,
+                 label=f"measured: fraction of {SEEDS} starts that escaped")
+    fig.suptitle(title)
+    return fig
+
+
+fig = phase_figure(q_sweeps, f"Escape from the saddle of ½(x² − y²) within {SWEEP_STEPS} "
+                             f"steps", a, b)
+save_figure(fig, NB, "quadratic_phase")
+
+# %% [markdown]
+# ## SAM's trap (C10)
+#
+# SAM's step points back toward the saddle wherever ‖∇f(w)‖ < ρ|λ_neg|: on ½(ax² − by²) the
+# ellipse with semi-axes ρb/a along x and ρ along y. Along the negative-curvature direction
+# alone (x = 0) SAM's map is the tent map |y'| = |(1 + ηb)|y| − ηρb|, which keeps |y| ≤ ρ for
+# ever iff η ≤ 1/b. Left: |y_t|/ρ from y₀ = 0.3ρ, x₀ = 0. Right: which starts (x₀, y₀) are
+# still in the unit ball after the run, against the theoretical ellipse.
+
+# %%
+trap_rho = 0.2
+fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+trap_lrs = np.array([0.5, 0.9, 1.0, 1.2])
+tr = st.run(st.optimizer("sam", lr=trap_lrs, rho=trap_rho), quad,
+            np.array([0.0, 0.3 * trap_rho]), TRAP_STEPS, record_iterates=True)
+colors = [PALETTE["blue"], PALETTE["green"], PALETTE["orange"], PALETTE["vermillion"]]
+for k, color in enumerate(colors):
+    side = "≤" if trap_lrs[k] <= theory.sam_trap_max_lr(b) else ">"
+    ax.plot(np.abs(tr.iterates[:, k, 1]) / trap_rho, color=color, linewidth=0.9,
+            label=f"measured: η = {trap_lrs[k]} ({side} 1/b)")
+ax.axhline(theory.sam_trap_radius(trap_rho, b, b) / trap_rho, color=PALETTE["black"],
+           linestyle="--", label="theory: trap edge |y| = ρ (C10)")
+ax.set_yscale("log")
+ax.set_ylim(1e-3, 1e2)
+ax.set_xlim(0, min(TRAP_STEPS, 200))
+ax.set_xlabel(r"step $t$")
+ax.set_ylabel(r"$|y_t| / \rho$")
+ax.set_title(f"SAM on ½(x² − y²) along y, ρ = {trap_rho}")
+ax.legend(loc="upper right", fontsize=7)
+
+n_grid = 41 if QUICK else 161
+grid = np.linspace(-3 * trap_rho, 3 * trap_rho, n_grid)
+X0, Y0 = np.meshgrid(grid, grid, indexing="ij")
+starts_grid = np.stack([X0.ravel(), Y0.ravel()], axis=1)
+tr = st.run(st.optimizer("sam", lr=0.5, rho=trap_rho), quad, starts_grid, TRAP_STEPS)
+inside = (~tr.diverged) & (np.linalg.norm(tr.final, axis=1) <= 1.0)
+ax2.pcolormesh(grid, grid, inside.reshape(n_grid, n_grid).T.astype(float), cmap="cividis",
+               vmin=0, vmax=1, shading="nearest", rasterized=True)
+theta = np.linspace(0, 2 * np.pi, 300)
+rx, ry = theory.sam_trap_radius(trap_rho, b, a), theory.sam_trap_radius(trap_rho, b, b)
+ax2.plot(rx * np.cos(theta), ry * np.sin(theta), "--", color=PALETTE["orange"], linewidth=2,
+         label="theory: ‖∇f(w)‖ = ρ|λ_neg| (C10)")
+ax2.plot([], [], "s", color=plt.get_cmap("cividis")(1.0),
+         label=f"measured: start still within ‖w‖ ≤ 1 after {TRAP_STEPS} steps")
+ax2.plot([], [], "s", color=plt.get_cmap("cividis")(0.0), label="measured: start escaped")
+ax2.set_aspect("equal")
+ax2.grid(False)
+ax2.set_xlabel(r"$x_0$")
+ax2.set_ylabel(r"$y_0$")
+ax2.set_title(f"SAM, η = 0.5 ≤ 1/b, ρ = {trap_rho}: which starts stay")
+ax2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize=7)
+save_figure(fig, NB, "sam_trap")
+
+# %% [markdown]
+# ## Beale's function (C11)
+#
+# Beale's saddle (0, 1) has Hessian eigenvalues ±27.75. Starts (0, 1) + N(0, 0.05² I).
+# Dashed: the quadratic-saddle boundaries of C09 with a = b = 27.75 (the local curvature).
+
+# %%
+beale = st.Beale()
+lam_neg, lam_pos = np.linalg.eigvalsh(beale.hessian(beale.saddle))
+b_lrs = np.linspace(0.001, 0.08, N_LR)
+b_rhos = np.geomspace(1e-3, 1.0, N_RHO)
+b_sweeps = {rule: st.sweep(beale, rule, lr=b_lrs, rho=b_rhos, steps=SWEEP_STEPS, seeds=SEEDS,
+                           w0=near(beale.saddle, 0.05), saddle=beale.saddle, progress=False)
+            for rule in st.RULES}
+fig = phase_figure(b_sweeps, f"Escape from Beale's saddle (0, 1) within {SWEEP_STEPS} steps",
+                   lam_pos, -lam_neg)
+save_figure(fig, NB, "beale_phase")
+
+# %%
+lr_path, rho_path = 0.01, 0.05
+start_b = beale.saddle + np.array([0.05, -0.03])
+xs, ys = np.meshgrid(np.linspace(-1.0, 3.5, 300), np.linspace(-0.5, 1.6, 300))
+zs = beale.loss(np.stack([xs.ravel(), ys.ravel()], axis=1)).reshape(xs.shape)
+fig, ax = plt.subplots(figsize=(7.2, 4.6))
+ax.contour(xs, ys, np.log10(zs + 1e-3), levels=25, colors=PALETTE["grey"], linewidths=0.5)
+for rule in st.RULES:
+    tr = st.run(st.optimizer(rule, lr=lr_path, rho=rho_path), beale, start_b, SWEEP_STEPS,
+                record_iterates=True)
+    path = tr.iterates
+    ax.plot(path[:, 0], path[:, 1], color=RULE_STYLE[rule]["color"],
+            label=f"measured: {rule_label(rule)}, ends at ({path[-1, 0]:.2f}, "
+                  f"{path[-1, 1]:.2f})")
+ax.plot(*beale.saddle, "kx", markersize=9, label="saddle (0, 1)")
+ax.plot(*beale.minimizer, "k*", markersize=10, label="minimum (3, 0.5)")
+ax.set_xlabel(r"$x$")
+ax.set_ylabel(r"$y$")
+ax.set_title(f"Beale from ({start_b[0]:.2f}, {start_b[1]:.2f}), η = {lr_path}, "
+             f"ρ = {rho_path}, {SWEEP_STEPS} steps")
+ax.legend(loc="lower left", fontsize=7)
+save_figure(fig, NB, "beale_paths")
