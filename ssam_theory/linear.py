@@ -50,7 +50,7 @@ import numpy as np
 from . import _validate as v
 from .data import DATASETS, Dataset, load
 from .landscapes import LeastSquares, Logistic
-from .rules import RULES, optimizer
+from .rules import RULES, Optimizer, optimizer
 from .theory import gd_max_lr, hardt_bound, usam_max_lr
 from .trajectory import minibatch_indices, run
 
@@ -148,7 +148,8 @@ def coupled_indices(ds: Dataset, pairs, seeds, steps, batch_size):
     return base, primed, where
 
 
-def _coupled_run(ds, rule, lrs, rhos, seeds, pairs, steps, batch_size, record):
+def _coupled_run(ds, rule, lrs, rhos, seeds, pairs, steps, batch_size, record,
+                 make_optimizer=None):
     """One batched run of ``rule``: rows ordered (lr/rho config c, seed s, pair j, {S, S′})."""
     land, _ = _augmented(ds, pairs)
     base, primed, _ = coupled_indices(ds, pairs, seeds, steps, batch_size)
@@ -159,10 +160,21 @@ def _coupled_run(ds, rule, lrs, rhos, seeds, pairs, steps, batch_size, record):
     idx = np.ascontiguousarray(idx.transpose(1, 0, 2))
     lr_rows = np.repeat(np.asarray(lrs, dtype=np.float64), S * K * 2)
     rho_rows = np.repeat(np.asarray(rhos, dtype=np.float64), S * K * 2)
-    opt = optimizer(rule, lr=lr_rows, rho=rho_rows)
+    opt = _make(make_optimizer, rule, lr_rows, rho_rows)
     tr = run(opt, land, np.zeros(ds.d), steps, indices=idx, record_iterates=record)
     shape = (C, S, K, 2)
     return tr, shape, base
+
+
+def _make(make_optimizer, rule, lr, rho) -> Optimizer:
+    """``make_optimizer(rule, lr, rho)``, default :func:`ssam_theory.optimizer`."""
+    if make_optimizer is None:
+        return optimizer(rule, lr=lr, rho=rho)
+    opt = make_optimizer(rule, lr, rho)
+    if not isinstance(opt, Optimizer):
+        raise TypeError(f"make_optimizer({rule!r}, lr, rho) must return an Optimizer, "
+                        f"got {opt!r}")
+    return opt
 
 
 def _pair_distance(a, b, div_a, div_b):
@@ -281,7 +293,7 @@ class StabilityConfig:
 
 def coupled_stability(dataset: Dataset, rules=RULES, lrs=(0.01,), rho: float = 0.05,
                       steps: int = 200, seeds=(0,), batch_size: int = 1,
-                      replace=None) -> StabilityResult:
+                      replace=None, make_optimizer=None) -> StabilityResult:
     r"""Train every rule on :math:`S` and :math:`S'` with shared indices; record :math:`\delta_t`.
 
     Args:
@@ -294,6 +306,8 @@ def coupled_stability(dataset: Dataset, rules=RULES, lrs=(0.01,), rho: float = 0
         batch_size: :math:`b` (1 is Hardt et al.'s setting).
         replace: ``(K,)`` pairs ``(i*, k)``: training row ``i*`` replaced by pool row ``k``;
             default :func:`default_replacements` with ``K = 1``.
+        make_optimizer: ``(rule, lr, rho) -> Optimizer`` with ``(B,)`` arrays ``lr``, ``rho``;
+            default :func:`ssam_theory.optimizer` (inject another rule to test the checks).
 
     Returns:
         A :class:`StabilityResult`; ``iterates`` start at :math:`w_0 = 0`.
@@ -315,7 +329,8 @@ def coupled_stability(dataset: Dataset, rules=RULES, lrs=(0.01,), rho: float = 0
     count = None
     for r, rule in enumerate(rules):
         tr, shape, base = _coupled_run(dataset, rule, lrs, np.full(E, rho), seeds, pairs,
-                                       steps, batch_size, record=True)
+                                       steps, batch_size, record=True,
+                                       make_optimizer=make_optimizer)
         its = tr.iterates.reshape(steps + 1, *shape, dataset.d)
         at = tr.diverged_at.reshape(shape)
         t = np.arange(steps + 1)[:, None, None, None, None]
@@ -340,7 +355,8 @@ def coupled_stability(dataset: Dataset, rules=RULES, lrs=(0.01,), rho: float = 0
                            hardt_max_lr=float(gd_max_lr(dataset.beta_example)))
 
 
-def stability_experiment(config: StabilityConfig | None = None) -> dict[str, StabilityResult]:
+def stability_experiment(config: StabilityConfig | None = None,
+                         make_optimizer=None) -> dict[str, StabilityResult]:
     """:func:`coupled_stability` on every data set of ``config`` (default: full preset)."""
     config = StabilityConfig.full() if config is None else config
     out = {}
@@ -351,7 +367,8 @@ def stability_experiment(config: StabilityConfig | None = None) -> dict[str, Sta
             ds, config.rules, [f * hardt for f in config.lr_factors],
             rho=config.rho_beta / ds.beta_example, steps=config.steps, seeds=config.seeds,
             batch_size=config.batch_size,
-            replace=default_replacements(ds, config.replacements, seed=config.data_seed))
+            replace=default_replacements(ds, config.replacements, seed=config.data_seed),
+            make_optimizer=make_optimizer)
     return out
 
 
@@ -507,7 +524,8 @@ class RegimeConfig:
 
 
 def lr_regime(dataset: Dataset, rules=RULES, lrs=(0.01,), rhos=(0.05,), steps: int = 300,
-              seeds=(0,), batch_size: int = 32, replace=None) -> RegimeResult:
+              seeds=(0,), batch_size: int = 32, replace=None,
+              make_optimizer=None) -> RegimeResult:
     r"""Train/test loss, :math:`\delta_T` and sharpness versus :math:`\eta` for every rule and ρ.
 
     Args:
@@ -518,6 +536,7 @@ def lr_regime(dataset: Dataset, rules=RULES, lrs=(0.01,), rhos=(0.05,), steps: i
         steps, seeds, batch_size: as in :func:`coupled_stability`.
         replace: one pair ``(i*, k)`` defining :math:`S'` for :math:`\delta_T`; default
             :func:`default_replacements` ``(dataset, 1)``.
+        make_optimizer: as in :func:`coupled_stability`.
 
     Returns:
         A :class:`RegimeResult`. Every configuration is one batch row; sgd (ρ-independent)
@@ -545,7 +564,7 @@ def lr_regime(dataset: Dataset, rules=RULES, lrs=(0.01,), rhos=(0.05,), steps: i
         lr_c = np.tile(lrs, P_r)
         rho_c = np.repeat(rhos[:P_r] if rule != "sgd" else np.zeros(1), E)
         tr, cshape, _ = _coupled_run(dataset, rule, lr_c, rho_c, seeds, [pair], steps,
-                                     batch_size, record=False)
+                                     batch_size, record=False, make_optimizer=make_optimizer)
         fin = tr.final.reshape(*cshape, dataset.d)[:, :, 0]  # (P_r·E, S, 2, d)
         div = tr.diverged.reshape(cshape)[:, :, 0].any(axis=-1)  # (P_r·E, S)
         w = fin[:, :, 0]
@@ -567,7 +586,8 @@ def lr_regime(dataset: Dataset, rules=RULES, lrs=(0.01,), rhos=(0.05,), steps: i
                         gd_max_lr=float(gd_max_lr(dataset.beta)))
 
 
-def regime_experiment(config: RegimeConfig | None = None) -> dict[str, RegimeResult]:
+def regime_experiment(config: RegimeConfig | None = None,
+                      make_optimizer=None) -> dict[str, RegimeResult]:
     """:func:`lr_regime` on every data set of ``config`` (default: full preset)."""
     config = RegimeConfig.full() if config is None else config
     out = {}
@@ -578,7 +598,8 @@ def regime_experiment(config: RegimeConfig | None = None) -> dict[str, RegimeRes
                               [f * float(gd_max_lr(beta)) for f in config.lr_factors],
                               [rb / beta for rb in config.rho_beta], steps=config.steps,
                               seeds=config.seeds, batch_size=config.batch_size,
-                              replace=default_replacements(ds, 1, seed=config.data_seed)[0])
+                              replace=default_replacements(ds, 1, seed=config.data_seed)[0],
+                              make_optimizer=make_optimizer)
     return out
 
 
@@ -599,7 +620,8 @@ def _fmt(x) -> str:
 _AT_THRESHOLD = 1e-12
 
 
-def c13_check(quick: bool = True, config: StabilityConfig | None = None) -> dict:
+def c13_check(quick: bool = True, config: StabilityConfig | None = None,
+              make_optimizer=None) -> dict:
     r"""C13 [peer: Hardt, Recht & Singer, arXiv:1509.01240]: the uniform-stability bound of SGD.
 
     Statement checked (the verdict): for SGD with :math:`\eta \le 2/\beta` (per-example
@@ -610,11 +632,18 @@ def c13_check(quick: bool = True, config: StabilityConfig | None = None) -> dict
     Evidence only (not in the verdict): :math:`\delta_T` of every rule, its ratio to the bound
     and to the bound's expectation :math:`2\eta L T/n`, and SGD beyond :math:`2/\beta`.
 
+    Args:
+        quick: the quick preset (:meth:`StabilityConfig.quick`) or the full one.
+        config: explicit settings instead of a preset.
+        make_optimizer: inject rules, as in :func:`coupled_stability`.
+
     Returns:
-        ``{"predicted", "measured", "verdict", "evidence"}``; the evidence is JSON-serializable.
+        ``{"predicted", "measured", "verdict", "evidence"}``; the evidence is JSON-serializable
+        and holds ``counterexample`` (``None`` unless violated) and, if inconclusive,
+        ``reason``.
     """
     config = config or (StabilityConfig.quick() if quick else StabilityConfig.full())
-    results = stability_experiment(config)
+    results = stability_experiment(config, make_optimizer)
     evidence = {"config": {k: (list(x) if isinstance(x, tuple) else x)
                            for k, x in config.__dict__.items()}, "datasets": {}}
     counter, runs, informative, parts, worst = None, 0, 0, [], 0.0
@@ -686,6 +715,8 @@ def c13_check(quick: bool = True, config: StabilityConfig | None = None) -> dict
     else:
         verdict = "holds"
     evidence["counterexample"] = counter
+    if verdict == "inconclusive":
+        evidence["reason"] = "the replaced example was never drawn: every bound is 0 = 0"
     predicted = ("SGD with η ≤ 2/β (per-example β), shared indices on S, S′: "
                  "δ_t ≤ 2ηL·#{t : i_t = i*} at every t, on every seed")
     measured = (f"SGD η ≤ 2/β: {runs} coupled runs, "
@@ -715,7 +746,12 @@ def _top(lrs, mask) -> float:
     return float(lrs[mask].max()) if mask.any() else 0.0
 
 
-def c14_check(quick: bool = True, config: RegimeConfig | None = None) -> dict:
+def _units(ivs, unit) -> str:
+    return "none" if not ivs else ",".join(f"{a / unit:.2g}–{b / unit:.2g}" for a, b in ivs)
+
+
+def c14_check(quick: bool = True, config: RegimeConfig | None = None,
+              make_optimizer=None) -> dict:
     r"""C14 [paper, central claim]: SAM's advantage window and SSAM's extension of it.
 
     For every data set and :math:`\rho` (the paper's SAM is USAM, the base of its SSAM):
@@ -727,22 +763,32 @@ def c14_check(quick: bool = True, config: RegimeConfig | None = None) -> dict:
     2. SSAM's stability edge is near :math:`2/\beta` (``theory.gd_max_lr``);
     3. USAM beats SGD in test loss (:meth:`RegimeResult.beats_sgd`) only below
        :math:`\varphi \cdot 2/(\beta(1+\rho\beta))` (its advantage is confined);
-    4. SSAM's advantage interval reaches further than USAM's (top of SSAM's beats-SGD set
-       above USAM's; an empty set has top 0).
+    4. SSAM's advantage interval reaches toward :math:`2/\beta`: SSAM beats SGD at some grid
+       :math:`\eta \ge (2/\beta)/\varphi`.
+
+    Parts 1–2 are the *stability reading* of the claim, parts 3–4 the *advantage reading*
+    (test risk); the evidence reports both per data set.
 
     "Near": the grid bracket of the edge overlaps :math:`[p/\varphi, p\varphi]`,
     :math:`\varphi = 1.5`. A data set *holds* if 1–4 hold at every :math:`\rho`; the claim
     holds if every data set does, else it is ``violated`` and the evidence names where and
     which part fails. ``inconclusive`` if the grid does not reach past :math:`\varphi\cdot 2/\beta`.
 
+    Args:
+        quick: the quick preset (:meth:`RegimeConfig.quick`) or the full one.
+        config: explicit settings instead of a preset.
+        make_optimizer: inject rules, as in :func:`coupled_stability`.
+
     Returns:
-        ``{"predicted", "measured", "verdict", "evidence"}``.
+        ``{"predicted", "measured", "verdict", "evidence"}``; JSON-serializable evidence with
+        ``counterexample`` (the first failing data set, ρ and part, or ``None``) and, if
+        inconclusive, ``reason``.
     """
     config = config or (RegimeConfig.quick() if quick else RegimeConfig.full())
-    results = regime_experiment(config)
+    results = regime_experiment(config, make_optimizer)
     evidence = {"config": {k: (list(x) if isinstance(x, tuple) else x)
                            for k, x in config.__dict__.items()}, "datasets": {}}
-    verdicts, parts, reach = {}, [], True
+    verdicts, parts, reach, counter = {}, [], True, None
     for name, r in results.items():
         iu, iss, ig = (r.rules.index(x) for x in ("usam", "ssam", "sgd"))
         edge, bt, st = r.stability_edge(), r.beats_sgd(), r.stable()
@@ -755,12 +801,20 @@ def c14_check(quick: bool = True, config: RegimeConfig | None = None) -> dict:
                 "usam_edge_near_2/(β(1+ρβ))": bool(_near(edge[iu, p], pu)),
                 "ssam_edge_near_2/β": bool(_near(edge[iss, p], pg)),
                 "usam_advantage_confined": bool(_top(r.lrs, bt[iu, p]) <= _NEAR * pu),
-                "ssam_advantage_beyond_usam": bool(_top(r.lrs, bt[iss, p])
-                                                   > _top(r.lrs, bt[iu, p])),
+                "ssam_advantage_reaches_2/β": bool(_top(r.lrs, bt[iss, p]) >= pg / _NEAR),
             }
             for k, okk in checks.items():
                 if not okk:
                     failures.append(f"ρβ={rho * r.dataset['beta']:.3g}: {k}")
+                    if counter is None:
+                        counter = {
+                            "dataset": name, "rho": float(rho),
+                            "rho_beta": float(rho * r.dataset["beta"]), "part": k,
+                            "usam_edge": [_num(x) for x in edge[iu, p]],
+                            "ssam_edge": [_num(x) for x in edge[iss, p]],
+                            "usam_max_lr": pu, "gd_max_lr": pg,
+                            "usam_beats_sgd": intervals(r.lrs, bt[iu, p]),
+                            "ssam_beats_sgd": intervals(r.lrs, bt[iss, p])}
             ds_ok &= all(checks.values())
             rules = {}
             for ri, rule in enumerate(r.rules):
@@ -782,27 +836,48 @@ def c14_check(quick: bool = True, config: RegimeConfig | None = None) -> dict:
                 "rho": float(rho), "usam_max_lr": pu, "gd_max_lr": pg,
                 "usam_max_lr_over_2/β": pu / pg, "checks": checks, "rules": rules}
         verdicts[name] = "holds" if ds_ok else "violated"
+        readings = {
+            "stability": all(v_["checks"]["usam_edge_near_2/(β(1+ρβ))"]
+                             and v_["checks"]["ssam_edge_near_2/β"] for v_ in per_rho.values()),
+            "advantage": all(v_["checks"]["usam_advantage_confined"]
+                             and v_["checks"]["ssam_advantage_reaches_2/β"]
+                             for v_ in per_rho.values())}
+        ok_sh = sharp[ig][np.isfinite(sharp[ig])]
         evidence["datasets"][name] = {
             **{k: r.dataset[k] for k in ("n", "d", "beta", "beta_example", "L")},
             "lrs": r.lrs.tolist(), "lr_over_2/β": (r.lrs / r.gd_max_lr).tolist(),
             "sgd_stability_edge_over_2/β": [_num(x / r.gd_max_lr) for x in edge[ig, 0]],
-            "verdict": verdicts[name], "failures": failures, "per_rho": per_rho}
+            "verdict": verdicts[name],
+            "readings": {k: "holds" if x else "violated" for k, x in readings.items()},
+            "sgd_sharpness_over_beta": ([float(ok_sh.min() / r.dataset["beta"]),
+                                         float(ok_sh.max() / r.dataset["beta"])]
+                                        if ok_sh.size else None),
+            "failures": failures, "per_rho": per_rho}
         ue = "; ".join(f"ρβ={rho * r.dataset['beta']:.2g}: USAM edge "
                        f"{_fmt(edge[iu, p, 0] / r.gd_max_lr)}–{_fmt(edge[iu, p, 1] / r.gd_max_lr)}"
                        f" (pred {r.usam_max_lr[p] / r.gd_max_lr:.2g}), SSAM "
                        f"{_fmt(edge[iss, p, 0] / r.gd_max_lr)}–"
                        f"{_fmt(edge[iss, p, 1] / r.gd_max_lr)}"
                        for p, rho in enumerate(r.rhos))
+        adv = "; ".join(f"ρβ={rho * r.dataset['beta']:.2g}: USAM "
+                        f"{_units(intervals(r.lrs, bt[iu, p]), pg)}, SSAM "
+                        f"{_units(intervals(r.lrs, bt[iss, p]), pg)}"
+                        for p, rho in enumerate(r.rhos))
         parts.append(f"{name} (n={r.dataset['n']}, d={r.dataset['d']}, β={r.dataset['beta']:.3g})"
-                     f" {verdicts[name]} [η in units of 2/β; {ue}]")
+                     f": stability reading {'holds' if readings['stability'] else 'violated'}"
+                     f", advantage reading {'holds' if readings['advantage'] else 'violated'}"
+                     f" [η in units of 2/β; edges: {ue}; beats SGD: {adv}]")
+    evidence["counterexample"] = counter
     if not reach:
         verdict = "inconclusive"
+        evidence["reason"] = "the η grid does not reach 1.5·2/β on every data set"
     elif all(x == "holds" for x in verdicts.values()):
         verdict = "holds"
     else:
         verdict = "violated"
     predicted = ("USAM's stability edge ≈ 2/(β(1+ρβ)) and its test-loss advantage over SGD "
-                 "confined below it; SSAM's edge ≈ 2/β and its advantage reaching beyond USAM's")
+                 "confined below it; SSAM's edge ≈ 2/β and its advantage reaching toward 2/β "
+                 "(≈: within ×1.5; β = λ_max of the training loss)")
     measured = "; ".join(parts)
     return {"predicted": predicted, "measured": measured, "verdict": verdict,
             "evidence": evidence}

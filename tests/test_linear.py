@@ -199,6 +199,35 @@ def test_c14_check_quick():
     json.dumps(out, allow_nan=False)
 
 
+def test_checks_can_fail_with_injected_rules(diabetes):
+    """The checks measure the rules they are given: SGD run at 4× the stated η breaks C13's
+    bound; USAM passed off as SSAM loses SSAM's stability edge at 2/β (C14 part 2)."""
+    from ssam_theory import optimizer
+
+    def fast_sgd(rule, lr, rho):
+        return optimizer(rule, lr=4 * lr if rule == "sgd" else lr, rho=rho)
+
+    cfg = replace(lin.StabilityConfig.quick(), datasets=("synthetic_least_squares",))
+    out = lin.c13_check(config=cfg, make_optimizer=fast_sgd)
+    assert out["verdict"] == "violated" and out["evidence"]["counterexample"] is not None
+
+    def usam_as_ssam(rule, lr, rho):
+        return optimizer("usam" if rule == "ssam" else rule, lr=lr, rho=rho)
+
+    cfg = replace(lin.RegimeConfig.quick(), datasets=("diabetes",))
+    honest = lin.c14_check(config=cfg)
+    faked = lin.c14_check(config=cfg, make_optimizer=usam_as_ssam)
+    key = "rho_beta=2"
+    assert honest["evidence"]["datasets"]["diabetes"]["per_rho"][key]["checks"][
+        "ssam_edge_near_2/β"]
+    assert not faked["evidence"]["datasets"]["diabetes"]["per_rho"][key]["checks"][
+        "ssam_edge_near_2/β"]
+    assert faked["verdict"] == "violated"
+    with pytest.raises(TypeError, match="make_optimizer"):
+        lin.lr_regime(diabetes, ("sgd",), [0.1], [0.1], steps=2,
+                      make_optimizer=lambda rule, lr, rho: None)
+
+
 # ------------------------------------------------------------------------------ bad input
 
 @pytest.mark.parametrize("kwargs, match", [
