@@ -26,6 +26,7 @@ import argparse
 import concurrent.futures as cf
 import enum
 import hashlib
+import io
 import json
 import numbers
 import os
@@ -39,7 +40,7 @@ import numpy as np
 
 from . import _validate as v
 from .landscapes import Landscape
-from .rules import optimizer, row_norm
+from .rules import RULES, optimizer, row_norm
 from .trajectory import DIVERGENCE_NORM, minibatch_indices
 
 __all__ = ["Outcome", "SweepResult", "add_parser", "landscape_fingerprint", "parse_range",
@@ -201,7 +202,7 @@ def _run_chunk(spec: _Spec, lr, rho, seed_pos, w0_table, seed_values) -> dict:
     state = opt.init(W)
     outcome = np.full(B, Outcome.BOUNDED, dtype=np.int8)
     event = np.full(B, -1, dtype=np.int64)
-    final_w = np.empty_like(W)
+    final_w = np.empty(W.shape)  # C order: final loss and gradient as st.run computes them
     rows = np.arange(B)  # chunk row of every active row
     pos = np.asarray(seed_pos)  # seed position of every active row (stochastic mode)
     count = np.zeros(B, dtype=np.int64)  # consecutive steps with ‖∇f‖ <= grad_tol
@@ -310,13 +311,17 @@ def _run_chunk(spec: _Spec, lr, rho, seed_pos, w0_table, seed_values) -> dict:
 def _layout(landscape) -> str:
     r"""Memory order of a chunk's ``(B, d)`` iterates.
 
-    With ``d = 2``, coordinate-major (Fortran) order lets NumPy's ufuncs run their inner loop
-    over the ``B`` rows instead of over 2 coordinates (about 3.5x faster) and changes no bit:
-    the only reductions, :math:`\|x\|^2 = x_1^2 + x_2^2` and 2-term dot products, are the same
-    sum in either order (tested against :func:`ssam_theory.run`). For ``d > 2`` the order of
-    ``einsum``'s accumulation would depend on the layout, so rows stay C-ordered.
+    For the 2-D :class:`~ssam_theory.Quadratic` and :class:`~ssam_theory.Beale`,
+    coordinate-major (Fortran) order lets NumPy's ufuncs run their inner loop over the ``B``
+    rows instead of over 2 coordinates (about 3.5x faster) and changes no bit: their only
+    reductions, :math:`\|x\|^2 = x_1^2 + x_2^2` and 2-term dot products, are the same sum in
+    either order (tested against :func:`ssam_theory.run`). Elsewhere (``d > 2``, data
+    landscapes, user landscapes) the order of ``einsum``'s accumulation could depend on the
+    layout, so rows stay C-ordered.
     """
-    return "F" if landscape.dim == 2 else "C"
+    from .landscapes import Beale, Quadratic
+
+    return "F" if landscape.dim == 2 and type(landscape) in (Quadratic, Beale) else "C"
 
 
 def _sq_dist(W, s):
@@ -701,7 +706,8 @@ def _load_chunk(path: Path, key: str, c: int):
     if not path.exists():
         return None, "missing"
     try:
-        with np.load(path, allow_pickle=False) as z:
+        data = path.read_bytes()  # read whole: np.load leaks the handle of a broken zip
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             res = {k: z[k] for k in (*_FIELDS, "row_steps")}
             ok = (str(z["key"]) == key and int(z["chunk"]) == c
                   and str(z["checksum"]) == _checksum(key, c, res))
@@ -820,7 +826,7 @@ def add_parser(subparsers) -> None:
                     "labelled result. Ranges: a:b:n (linspace), a:b:n:log (geomspace), "
                     "x,y,… or x.")
     p.add_argument("--landscape", required=True, help="quadratic:a,b,… | saddle:a,b | beale")
-    p.add_argument("--rule", required=True, help="sgd | sam | usam | ssam | nssam")
+    p.add_argument("--rule", required=True, choices=RULES)
     p.add_argument("--lr", required=True, type=_arg("--lr", parse_range))
     p.add_argument("--rho", required=True, type=_arg("--rho", parse_range))
     p.add_argument("--steps", required=True, type=int)

@@ -1,0 +1,276 @@
+"""Sweeps: rows equal st.run, outcomes on known thresholds, determinism, executors, bad input.
+
+Checkpoint / resume / memory tests are in test_sweep_cache.py; the CLI in test_sweep_cli.py.
+"""
+
+import concurrent.futures as cf
+
+import numpy as np
+import pytest
+
+import ssam_theory as st
+from ssam_theory import theory
+
+O = st.Outcome  # noqa: E741
+DIAG = st.Quadratic(np.diag([10.0, 1.0]))
+
+
+# ---------------------------------------------------------------------------------------------
+# every row equals st.run, bit for bit
+
+
+def _check_rows_equal_run(res, f, name, steps, batch_size=None, **opts):
+    """Every row's final iterate and event equal those of ``st.run`` on that row alone."""
+    n_lr, n_rho, n_seed = res.shape
+    for i in range(n_lr):
+        for j in range(n_rho):
+            for k in range(n_seed):
+                opt = st.optimizer(name, lr=float(res.lr[i]), rho=float(res.rho[j]), **opts)
+                kw = {} if batch_size is None else {"batch_size": batch_size,
+                                                     "seed": int(res.seeds[k])}
+                tr = st.run(opt, f, res.w0[k], steps, record_iterates=True, **kw)
+                code, ev = res.outcome[i, j, k], res.event_step[i, j, k]
+                if code == O.DIVERGED:
+                    assert tr.diverged_at == ev - 1  # ev counts updates, incl. the bad one
+                    expect = tr.final
+                elif code in (O.CONVERGED, O.TRAPPED) and ev >= 0:
+                    expect = tr.iterates[ev]
+                else:
+                    assert not tr.diverged
+                    expect = tr.final
+                assert np.array_equal(res.final_w[i, j, k], expect), (i, j, k, code)
+                assert res.final_loss[i, j, k] == f.loss(expect)
+
+
+@pytest.mark.parametrize("name, opts", [
+    ("ssam", {}),
+    ("sam", {}),
+    ("usam", {"momentum": 0.5}),
+    ("nssam", {"truncate": True, "weight_decay": 0.01}),
+    ("ssam", {"adaptive": True, "eps": 1e-12}),
+    ("sgd", {}),
+])
+def test_rows_equal_run_quadratic_2d(name, opts):
+    # d = 2 runs in coordinate-major layout (sweep._layout): still identical bits
+    res = st.sweep(DIAG, name, lr=np.linspace(0.05, 0.25, 5), rho=[0.0, 0.05, 0.3], steps=250,
+                   seeds=2, chunk_size=7, **opts)
+    assert set(np.unique(res.outcome)) >= {O.DIVERGED}
+    _check_rows_equal_run(res, DIAG, name, 250, **opts)
+
+
+def test_rows_equal_run_other_landscapes():
+    dense = st.Quadratic.from_eigenvalues([10.0, 1.0], seed=3)
+    res = st.sweep(dense, "ssam", lr=[0.1, 0.21], rho=[0.1], steps=200, seeds=2)
+    _check_rows_equal_run(res, dense, "ssam", 200)
+    d3 = st.Quadratic.from_eigenvalues([5.0, 1.0, -0.5], seed=1)  # C-ordered rows (d > 2)
+    res = st.sweep(d3, "nssam", lr=[0.05, 0.3], rho=[0.05, 0.2], steps=100, seeds=2)
+    _check_rows_equal_run(res, d3, "nssam", 100)
+    beale = st.Beale()
+    res = st.sweep(beale, "usam", lr=[0.001, 0.01, 0.5], rho=[0.01, 0.1], steps=150, seeds=2,
+                   w0=lambda rng: np.array([1.0, 1.5]) + 0.1 * rng.standard_normal(2))
+    _check_rows_equal_run(res, beale, "usam", 150)
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_rows_equal_run_stochastic(d):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, d))
+    y = X @ rng.standard_normal(d) + 0.1 * rng.standard_normal(40)
+    ls = st.LeastSquares(X, y)
+    res = st.sweep(ls, "ssam", lr=[0.05, 0.5], rho=[0.1], steps=60, seeds=[3, 5],
+                   batch_size=8, momentum=0.9, grad_tol=1e-6, patience=2)
+    _check_rows_equal_run(res, ls, "ssam", 60, batch_size=8, momentum=0.9)
+    logi = st.Logistic(X, np.sign(y), l2=0.1)
+    res = st.sweep(logi, "sam", lr=[0.5, 2.0], rho=[0.05], steps=40, seeds=2, batch_size=5)
+    _check_rows_equal_run(res, logi, "sam", 40, batch_size=5)
+
+
+# ---------------------------------------------------------------------------------------------
+# outcomes on cases with known answers
+
+
+def test_gd_threshold():
+    # C01: GD on diag(10, 1) converges iff η < 2/λ_max. 2% on either side: the λ_max mode's
+    # multiplier is |1 − ηλ| = 0.96 or 1.04, so 2000 steps reach ‖g‖ < 1e-8 (from ~10) resp.
+    # ‖w‖ > 1e12 (from ~1) with a wide margin (~520 and ~700 steps).
+    edge = float(theory.gd_max_lr(lam=10.0))
+    res = st.sweep(DIAG, "sgd", lr=[0.98 * edge, 1.02 * edge], rho=0.0, steps=2000, seeds=3)
+    assert np.all(res.outcome[0] == O.CONVERGED)
+    assert np.all(res.outcome[1] == O.DIVERGED)
+    assert np.all(res.final_grad_norm[0] <= 1e-8)
+    assert np.all(res.event_step[1] > 0) and np.all(np.isfinite(res.final_loss))
+
+
+def test_usam_c02_edge():
+    # C02: USAM converges iff η(λ + ρλ²) < 2; ±2% around the edge as in test_gd_threshold.
+    rho = np.array([0.02, 0.05, 0.2])
+    edge = theory.usam_max_lr(lam=10.0, rho=rho)
+    below = st.sweep(DIAG, "usam", lr=0.98 * edge[0], rho=rho[:1], steps=2000, seeds=3)
+    above = st.sweep(DIAG, "usam", lr=1.02 * edge[0], rho=rho[:1], steps=2000, seeds=3)
+    assert np.all(below.outcome == O.CONVERGED) and np.all(above.outcome == O.DIVERGED)
+    for r, e in zip(rho[1:], edge[1:]):
+        res = st.sweep(DIAG, "usam", lr=[0.98 * e, 1.02 * e], rho=r, steps=2000, seeds=2)
+        assert np.all(res.outcome[0] == O.CONVERGED) and np.all(res.outcome[1] == O.DIVERGED)
+
+
+def test_usam_saddle_trapped_iff_rho_b_above_one():
+    # C09 on f = ½(x² − 2y²): USAM's y-multiplier 1 − ηb(ρb − 1); η = 0.1, b = 2, ρ = (1/b)(1 ± 10%)
+    # gives multipliers 0.99 / 1.01: trapped (‖w − s‖ → 0, below trap_radius 1e-3 from ~0.1
+    # within ~700 steps; the x-multiplier is 0.85) versus escaped (from ~0.1 to 1 in ~230).
+    f = st.Quadratic(np.diag([1.0, -2.0]))
+    rho = np.array([0.45, 0.55])
+    m = theory.usam_saddle_multiplier(lr=0.1, rho=rho, b=2.0)
+    assert m[0] > 1 > m[1] > -1
+    res = st.sweep(f, "usam", lr=0.1, rho=rho, steps=3000, seeds=4, saddle=[0.0, 0.0])
+    assert np.all(res.outcome[0, 0] == O.ESCAPED)
+    assert np.all(res.outcome[0, 1] == O.TRAPPED)
+    assert np.all(np.linalg.norm(res.final_w[0, 0], axis=-1) > 1.0)
+    assert np.all(res.event_step[0, 0] > 0)
+    # GD on the same saddle always escapes (multiplier 1 + ηb > 1)
+    gd = st.sweep(f, "sgd", lr=0.1, rho=0.0, steps=3000, seeds=4, saddle=[0.0, 0.0])
+    assert np.all(gd.outcome == O.ESCAPED)
+
+
+def test_sam_cycle_is_bounded():
+    # C04: SAM never reaches the minimizer for 0 < ηλ₁ < 2: a 2-cycle, so bounded (‖g‖ stays
+    # near λ₁c = 10·0.05 ≫ grad_tol).
+    res = st.sweep(DIAG, "sam", lr=0.1, rho=0.05, steps=500, seeds=3)
+    assert np.all(res.outcome == O.BOUNDED) and np.all(res.event_step == -1)
+    assert np.all(res.final_grad_norm > 0.1)
+
+
+def test_bounded_trapped_at_end_and_escape_at_start():
+    f = st.Quadratic(np.diag([1.0, -2.0]))
+    # ρ = 0.55: trapped after ~700 steps; after 50 steps still inside the ball, not near s
+    res = st.sweep(f, "usam", lr=0.1, rho=0.55, steps=50, seeds=2, saddle=[0.0, 0.0])
+    assert np.all(res.outcome == O.BOUNDED)
+    # a start outside the escape ball has escaped at step 0
+    res = st.sweep(f, "usam", lr=0.1, rho=0.55, steps=50, w0=[2.0, 0.0], saddle=[0.0, 0.0])
+    assert res.outcome.item() == O.ESCAPED and res.event_step.item() == 0
+
+
+def test_patience_and_grad_tol():
+    res1 = st.sweep(DIAG, "sgd", lr=0.1, rho=0.0, steps=500, patience=1)
+    res5 = st.sweep(DIAG, "sgd", lr=0.1, rho=0.0, steps=500, patience=5)
+    assert res5.event_step.item() == res1.event_step.item() + 4  # monotone decay
+    off = st.sweep(DIAG, "sgd", lr=0.1, rho=0.0, steps=500, grad_tol=None)
+    assert off.outcome.item() == O.BOUNDED
+
+
+def test_divergence_is_silent_and_isolated():
+    # Beale's gradient is degree 5: a large η overflows within a few steps; no warning
+    # (pytest turns warnings into errors), no NaN in any result, other rows unaffected.
+    res = st.sweep(st.Beale(), "usam", lr=[1e-4, 10.0, 1e6], rho=[0.0, 1.0], steps=50, seeds=3,
+                   w0=[1.0, 1.5])
+    assert np.all(res.outcome[1:] == O.DIVERGED)
+    assert not np.any(np.isnan(res.final_loss)) and not np.any(np.isnan(res.final_w))
+    alone = st.sweep(st.Beale(), "usam", lr=[1e-4], rho=[0.0, 1.0], steps=50, seeds=3,
+                     w0=[1.0, 1.5])
+    assert np.array_equal(alone.final_w[0], res.final_w[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# labelled result, determinism, executors
+
+
+def test_result_axes_fraction_and_save_load(tmp_path):
+    res = st.sweep(DIAG, "ssam", lr=np.linspace(0.05, 0.3, 6), rho=[0.0, 0.1], steps=300,
+                   seeds=[4, 7, 9])
+    assert res.outcome.shape == res.final_loss.shape == res.event_step.shape == (6, 2, 3)
+    assert res.final_w.shape == (6, 2, 3, 2) and res.outcome.dtype == np.int8
+    assert np.array_equal(res.seeds, [4, 7, 9])
+    total = sum(res.fraction(o) for o in O)
+    assert np.allclose(total, 1.0)
+    assert res.settings["rule"] == "ssam" and res.settings["steps"] == 300
+    assert res.settings["version"] == st.__version__
+    path = res.save(tmp_path / "res.npz")
+    back = st.SweepResult.load(path)
+    assert back.identical(res)
+    assert not back.identical(st.sweep(DIAG, "ssam", lr=res.lr, rho=res.rho, steps=301,
+                                       seeds=[4, 7, 9]))
+
+
+def test_w0_fixed_callable_default():
+    fixed = st.sweep(DIAG, "sgd", lr=0.1, rho=0.0, steps=3, seeds=2, w0=[1.0, 2.0])
+    assert np.array_equal(fixed.w0, [[1.0, 2.0], [1.0, 2.0]])
+    drawn = st.sweep(DIAG, "sgd", lr=0.1, rho=0.0, steps=3, seeds=[5])
+    assert np.array_equal(drawn.w0[0], np.random.default_rng(5).standard_normal(2))
+    cal = st.sweep(DIAG, "sgd", lr=0.1, rho=0.0, steps=3, seeds=[5],
+                   w0=lambda rng: rng.uniform(size=2))
+    assert np.array_equal(cal.w0[0], np.random.default_rng(5).uniform(size=2))
+
+
+def test_deterministic_and_independent_of_chunking():
+    kw = dict(lr=np.linspace(0.01, 0.3, 9), rho=np.linspace(0.0, 0.5, 7), steps=400, seeds=3)
+    a = st.sweep(DIAG, "ssam", **kw)
+    b = st.sweep(DIAG, "ssam", **kw)
+    c = st.sweep(DIAG, "ssam", chunk_size=13, **kw)
+    assert a.identical(b) and a.identical(c)
+
+
+def test_process_pool_equals_serial():
+    kw = dict(lr=np.linspace(0.01, 0.3, 8), rho=np.linspace(0.0, 0.5, 5), steps=300, seeds=2,
+              chunk_size=16)
+    serial = st.sweep(DIAG, "ssam", **kw)
+    with cf.ProcessPoolExecutor(max_workers=2) as ex:
+        pooled = st.sweep(DIAG, "ssam", executor=ex, **kw)
+    assert pooled.identical(serial)
+    assert pooled.stats["computed"] == serial.stats["chunks"] == 5
+
+
+def test_dask_local_cluster_equals_serial():
+    import distributed
+    kw = dict(lr=np.linspace(0.01, 0.3, 8), rho=np.linspace(0.0, 0.5, 5), steps=300, seeds=2,
+              chunk_size=16)
+    serial = st.sweep(DIAG, "nssam", **kw)
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        remote = st.sweep(DIAG, "nssam", executor=client, **kw)
+    assert remote.identical(serial)
+
+
+def test_progress_bar(capsys):
+    st.sweep(DIAG, "sgd", lr=0.1, rho=0.0, steps=5, progress=False)
+    st.sweep(DIAG, "sgd", lr=0.1, rho=0.0, steps=5)  # None: stderr is not a TTY under pytest
+    assert capsys.readouterr().err == ""
+    st.sweep(DIAG, "sgd", lr=[0.1, 0.2], rho=0.0, steps=5, progress=True)
+    assert "sweep" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input
+
+
+@pytest.mark.parametrize("kw, exc, match", [
+    ({"lr": []}, ValueError, "lr"),
+    ({"rho": np.array([])}, ValueError, "rho"),
+    ({"lr": [0.1, np.nan]}, ValueError, "lr"),
+    ({"rho": np.inf}, ValueError, "rho"),
+    ({"lr": -0.1}, ValueError, "lr"),
+    ({"steps": -1}, ValueError, "steps"),
+    ({"steps": 2.5}, TypeError, "steps"),
+    ({"seeds": 0}, ValueError, "seeds"),
+    ({"seeds": []}, ValueError, "seeds"),
+    ({"seeds": [1, 1]}, ValueError, "seeds"),
+    ({"seeds": [-1]}, ValueError, "seeds"),
+    ({"name": "adam"}, ValueError, "name"),
+    ({"w0": [np.nan, 0.0]}, ValueError, "w0"),
+    ({"w0": [1.0, 2.0, 3.0]}, ValueError, "w0"),
+    ({"w0": lambda rng: np.array([np.inf, 0.0])}, ValueError, "w0"),
+    ({"saddle": [0.0]}, ValueError, "saddle"),
+    ({"grad_tol": np.nan}, ValueError, "grad_tol"),
+    ({"patience": 0}, ValueError, "patience"),
+    ({"escape_radius": 1e-4}, ValueError, "escape_radius"),
+    ({"divergence_norm": 0.0}, ValueError, "divergence_norm"),
+    ({"chunk_size": 0}, ValueError, "chunk_size"),
+    ({"batch_size": 4}, ValueError, "batch_size"),
+    ({"momentum": 1.5}, ValueError, "momentum"),
+    ({"bogus": 1}, TypeError, "bogus"),
+    ({"executor": "pool"}, TypeError, "executor"),
+    ({"progress": "yes"}, TypeError, "progress"),
+])
+def test_bad_input_names_the_parameter(kw, exc, match):
+    args = {"landscape": DIAG, "name": "ssam", "lr": 0.1, "rho": 0.1, "steps": 10} | kw
+    with pytest.raises(exc, match=match):
+        st.sweep(**args)
