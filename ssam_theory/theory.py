@@ -42,12 +42,14 @@ __all__ = [
     "hardt_bound",
     "kim_msd_gap",
     "nssam_contraction",
-    "nssam_limit_multiplier",
+    "nssam_rate",
     "nssam_rate_lr_range",
     "sam_cycle_amplitude",
     "sam_edge",
     "sam_loss_floor",
+    "sam_saddle_cycle_multiplier",
     "sam_transverse_multiplier",
+    "sam_trap_max_curvature",
     "sam_trap_max_lr",
     "sam_trap_radius",
     "usam_descent_bound",
@@ -284,6 +286,31 @@ sam_trap_max_lr = Formula(
     "then grow by 1 + ηb(1 − ρ/z) > 1 per step).",
     "C10 [derived]")
 
+_a_star = (lam_neg / 2) * (sp.sqrt(1 + 8 / (eta * lam_neg)) - 1)
+sam_trap_max_curvature = Formula(
+    "sam_trap_max_curvature", _a_star, [("lr", eta), ("lam_neg", lam_neg)],
+    "Largest positive curvature a for which SAM stays trapped at the saddle of "
+    "½(ax² − |λ_neg|y²). Derivation: inside the trap ‖∇f‖ ≤ ρ|λ_neg|, and the x-direction "
+    "runs SAM's 2-cycle of amplitude c = ηρa/(2 − ηa) (C04) whose gradient a·c must stay "
+    "below ρ|λ_neg|: ηa²/(2 − ηa) < |λ_neg|. Its positive root is "
+    "(|λ_neg|/2)(√(1 + 8/(η|λ_neg|)) − 1) = λ_edge(η, ρ, ‖g‖ = ρ|λ_neg|), C05's edge at the "
+    "trap's gradient norm (independent of ρ). Together with η ≤ 1/|λ_neg| "
+    "(sam_trap_max_lr) this is the trapping condition; at η = 1/|λ_neg| it reads a < |λ_neg|.",
+    "C10 [derived]",
+    numeric_expr=4 / (eta * (sp.sqrt(1 + 8 / (eta * lam_neg)) + 1)))
+
+sam_saddle_cycle_multiplier = Formula(
+    "sam_saddle_cycle_multiplier",
+    1 + eta * lam_neg - lam_neg**2 * (2 - eta * lam) / lam**2,
+    [("lr", eta), ("lam", lam), ("lam_neg", lam_neg)],
+    "Multiplier of y near SAM's other trapped state on ½(λx² − |λ_neg|y²): x on its C04 "
+    "2-cycle (amplitude c = ηρλ/(2 − ηλ), gradient λc) and y ≈ 0. Derivation: "
+    "y' = y(1 + η|λ_neg|(1 − ρ|λ_neg|/‖g‖)) with ‖g‖ = λc gives "
+    "1 + η|λ_neg| − λ_neg²(2 − ηλ)/λ². This state holds y (|m| < 1) beyond η = 1/|λ_neg| "
+    "when λ is close enough to |λ_neg| (at η = 1/|λ_neg|: λ/|λ_neg| > 2/3); where m < −1 "
+    "only the band state exists and η ≤ 1/|λ_neg| is necessary.",
+    "C10 [derived]")
+
 kim_msd_gap = Formula(
     "kim_msd_gap", 2 * eta * t**2 * lam**3 * rho / batch,
     [("lr", eta), ("t", t), ("lam", lam), ("rho", rho), ("batch", batch)],
@@ -341,13 +368,16 @@ nssam_contraction = Formula(
     "2λ_min/λ_max² < η < 2/λ_max (see nssam_rate_lr_range).",
     "C17 [observed; derived here]")
 
-nssam_limit_multiplier = Formula(
-    "nssam_limit_multiplier", 1 - eta * lam_i**2 / lam_max,
-    [("lr", eta), ("lam_i", lam_i), ("lam_max", lam_max)],
-    "Multiplier of component i under the limit map w' = w − η‖Hw‖H²w/‖H²w‖ when w is "
-    "aligned with the top eigenvector (r = 1/λ_max): 1 − ηλ_i²/λ_max. It governs the "
-    "directions when η < 2λ_min/λ_max² (no balance possible) and the top direction itself "
-    "(1 − ηλ_max, GD's).",
+nssam_rate = Formula(
+    "nssam_rate", 1 - 2 * (lam_i / lam_max) ** 2 / (1 + (lam_min / lam_max) ** 2),
+    [("lam_i", lam_i), ("lam_max", lam_max), ("lam_min", lam_min)],
+    "NSSAM's per-step contraction of direction i near the minimizer, exactly (to leading "
+    "order in ‖w‖/ρ). Derivation: as in nssam_contraction, component i is multiplied by "
+    "1 − ηλ_i²r. The slowest direction (λ_min) dominates ‖w‖ besides the top one, and the top "
+    "component must shrink at the same rate q_s to keep r steady: its multiplier is −q_s, "
+    "so ηλ_max²r = 1 + q_s, and q_s = 1 − λ_min²ηr. Solving: ηr = 2/(λ_max² + λ_min²), so "
+    "q_i = 1 − 2λ_i²/(λ_max² + λ_min²); for λ_min: (λ_max² − λ_min²)/(λ_max² + λ_min²). "
+    "The stated 1 − 2(λ_i/λ_max)² is its first order in (λ_min/λ_max)².",
     "C17 [derived]")
 
 nssam_rate_lr_range = Formula(
@@ -364,8 +394,9 @@ FORMULAS: dict[str, Formula] = {
         gd_max_lr, usam_max_lr, usam_max_curvature, sam_cycle_amplitude, sam_loss_floor,
         sam_transverse_multiplier, sam_edge, gd_expansiveness, usam_expansiveness,
         usam_saddle_multiplier, usam_saddle_max_lr, sam_trap_radius, sam_trap_max_lr,
+        sam_trap_max_curvature, sam_saddle_cycle_multiplier,
         kim_msd_gap, hardt_bound, usam_descent_coefficient, usam_descent_bound,
-        usam_min_grad_sq_bound, nssam_contraction, nssam_limit_multiplier,
+        usam_min_grad_sq_bound, nssam_contraction, nssam_rate,
         nssam_rate_lr_range,
     )
 }

@@ -73,6 +73,16 @@ def test_c09_saddle_thresholds():
     assert sp.limit(m, rho, 0) == 1 + eta * b  # GD's multiplier on −b curvature
 
 
+def test_c10_trap_curvature_is_sams_edge_at_trap_gradient():
+    a_star = th.sam_trap_max_curvature.expr
+    ln = th.lam_neg
+    assert sp.simplify(th.sam_edge.expr.subs(g, rho * ln) - a_star) == 0
+    # it solves ηa²/(2 − ηa) = |λ_neg| (the x-cycle's gradient reaches ρ|λ_neg|)
+    assert sp.simplify(eta * a_star**2 - ln * (2 - eta * a_star)) == 0
+    assert sp.simplify(a_star.subs(eta, 1 / ln) - ln) == 0  # a* = |λ_neg| at η = 1/|λ_neg|
+    assert sp.simplify(a_star - th.sam_trap_max_curvature.numeric_expr) == 0
+
+
 def test_c15_constant():
     beta = th.beta
     coef = th.usam_descent_coefficient.expr
@@ -91,6 +101,20 @@ def test_c17_rate_from_balance():
     r_star = sp.solve(sp.Eq(eta * lm**2 * r, 2), r)[0]
     assert sp.simplify((1 - eta * li**2 * r).subs(r, r_star) - th.nssam_contraction.expr) == 0
     assert sp.simplify(th.nssam_rate_lr_range.expr - 2 * th.lam_min / lm**2) == 0
+
+
+def test_c17_exact_rate_is_self_consistent_and_reduces_to_stated():
+    """The top multiplier −q_s and the slowest rate q_s = 1 − ηλ_min²r agree at
+    ηr = 2/(λ_max² + λ_min²); to first order in (λ_min/λ_max)² the exact rate is the
+    stated 1 − 2(λ_i/λ_max)²."""
+    li, lm, ln = th.lam_i, th.lam_max, th.lam_min
+    x = sp.Symbol("x", positive=True)  # x = ηr
+    x_star = sp.solve(sp.Eq(eta * 0 + x * lm**2 - 1, 1 - x * ln**2), x)[0]
+    assert sp.simplify(x_star - 2 / (lm**2 + ln**2)) == 0
+    assert sp.simplify((1 - li**2 * x_star) - th.nssam_rate.expr) == 0
+    eps = sp.Symbol("epsilon", positive=True)  # λ_min = ε λ_max
+    series = sp.series(th.nssam_rate.expr.subs(ln, eps * lm), eps, 0, 2).removeO()
+    assert sp.simplify(series - th.nssam_contraction.expr) == 0
 
 
 @pytest.mark.parametrize("name", sorted(th.FORMULAS))
