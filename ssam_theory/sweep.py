@@ -60,6 +60,7 @@ class Outcome(enum.IntEnum):
 _OPTION_NAMES = ("truncate", "adaptive", "momentum", "weight_decay", "eps")
 _FIELDS = ("outcome", "event_step", "final_loss", "final_grad_norm", "final_w")
 _FORMAT = "ssam_theory.sweep/1"
+_WINDOW = 64  # chunks in flight on an executor: bounds the memory of pending results
 
 
 def _version() -> str:
@@ -503,7 +504,7 @@ def _execute(executor, spec, todo, payload, done) -> None:
         for c in todo:
             done(c, _run_chunk(spec, *payload(c)))
         return
-    window = 64  # chunks in flight: bounds memory held by pending results
+    window = _WINDOW
     if isinstance(executor, cf.Executor):
         pending = {}
         it = iter(todo)
@@ -795,8 +796,8 @@ def _arg(flag, fn):
     def parse(text):
         try:
             return fn(text, flag)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+        except ValueError as exc:  # argparse prefixes "argument FLAG: " itself
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag}: ")) from None
 
     parse.__name__ = flag.lstrip("-")
     return parse

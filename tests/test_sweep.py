@@ -4,6 +4,7 @@ Checkpoint / resume / memory tests are in test_sweep_cache.py; the CLI in test_s
 """
 
 import concurrent.futures as cf
+import importlib
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 import ssam_theory as st
 from ssam_theory import theory
 
+sweep_mod = importlib.import_module("ssam_theory.sweep")  # st.sweep is the function
 O = st.Outcome  # noqa: E741
 DIAG = st.Quadratic(np.diag([10.0, 1.0]))
 
@@ -208,18 +210,21 @@ def test_deterministic_and_independent_of_chunking():
     assert a.identical(b) and a.identical(c)
 
 
-def test_process_pool_equals_serial():
+def test_process_pool_equals_serial(monkeypatch):
     kw = dict(lr=np.linspace(0.01, 0.3, 8), rho=np.linspace(0.0, 0.5, 5), steps=300, seeds=2,
               chunk_size=16)
     serial = st.sweep(DIAG, "ssam", **kw)
+    monkeypatch.setattr(sweep_mod, "_WINDOW", 2)  # 5 chunks through 2 slots: refills run
     with cf.ProcessPoolExecutor(max_workers=2) as ex:
         pooled = st.sweep(DIAG, "ssam", executor=ex, **kw)
     assert pooled.identical(serial)
     assert pooled.stats["computed"] == serial.stats["chunks"] == 5
 
 
-def test_dask_local_cluster_equals_serial():
+def test_dask_local_cluster_equals_serial(monkeypatch):
     import distributed
+
+    monkeypatch.setattr(sweep_mod, "_WINDOW", 2)
     kw = dict(lr=np.linspace(0.01, 0.3, 8), rho=np.linspace(0.0, 0.5, 5), steps=300, seeds=2,
               chunk_size=16)
     serial = st.sweep(DIAG, "nssam", **kw)
