@@ -427,7 +427,7 @@ def sweep(landscape: Landscape, name: str, lr, rho, steps: int, seeds=1, w0=None
            "final_loss": np.empty(n), "final_grad_norm": np.empty(n),
            "final_w": np.empty((n, d))}
     n_chunks = -(-n // chunk_size)
-    key = _cache_key(settings, lr, rho, seeds, w0_table, spec)
+    key = _cache_key(settings, lr, rho, seeds, w0_table, chunk_size)
     cache = None if cache_dir is None else Path(cache_dir)
     stats = {"row_steps": 0, "chunks": n_chunks, "computed": 0, "loaded": 0,
              "recomputed": 0}
@@ -446,7 +446,8 @@ def sweep(landscape: Landscape, name: str, lr, rho, steps: int, seeds=1, w0=None
     todo = []
     for c in range(n_chunks):
         if cache is not None:
-            got, status = _load_chunk(cache / f"{key}-{c:06d}.npz", key, c)
+            got, status = _load_chunk(cache / f"{key}-{c:06d}.npz", key, c,
+                                      _chunk_len(c, chunk_size, n))
             if got is not None:
                 store(c, got)
                 stats["loaded"] += 1
@@ -483,7 +484,7 @@ def _progress_bar(progress, total, initial):
     show = sys.stderr.isatty() if progress is None else progress
     if not show:
         return None
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, unit="config", desc="sweep", file=sys.stderr)
 
@@ -677,8 +678,12 @@ def landscape_fingerprint(landscape: Landscape) -> str:
     return h.hexdigest()
 
 
-def _cache_key(settings, lr, rho, seeds, w0_table, spec) -> str:
+def _cache_key(settings, lr, rho, seeds, w0_table, chunk_size) -> str:
+    """SHA-256 (first 32 hex digits) of the settings (incl. version and landscape
+    fingerprint), the coordinates, the starts and the chunk size (which fixes each chunk's
+    rows)."""
     h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    h.update(f"chunk_size={chunk_size}".encode())
     for a in (lr, rho, seeds, w0_table):
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(np.ascontiguousarray(a).tobytes())
@@ -702,7 +707,7 @@ def _save_chunk(path: Path, key: str, c: int, res: dict) -> None:
     _atomic_write(path, arrays)
 
 
-def _load_chunk(path: Path, key: str, c: int):
+def _load_chunk(path: Path, key: str, c: int, rows: int | None = None):
     """``(result, "ok")``, ``(None, "missing")`` or ``(None, "corrupt")``."""
     if not path.exists():
         return None, "missing"
@@ -711,7 +716,8 @@ def _load_chunk(path: Path, key: str, c: int):
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             res = {k: z[k] for k in (*_FIELDS, "row_steps")}
             ok = (str(z["key"]) == key and int(z["chunk"]) == c
-                  and str(z["checksum"]) == _checksum(key, c, res))
+                  and str(z["checksum"]) == _checksum(key, c, res)
+                  and (rows is None or res["outcome"].shape == (rows,)))
     except Exception:  # truncated zip, bad header, missing member: recompute
         return None, "corrupt"
     return (res, "ok") if ok else (None, "corrupt")

@@ -31,9 +31,11 @@ def test_cache_reuses_and_key_covers_parameters(tmp_path, monkeypatch):
     assert plain.identical(first) and plain.identical(again)
     # any parameter change gives new keys: nothing is loaded
     for change in ({"rho": KW["rho"] + 1e-12}, {"steps": 301}, {"seeds": [0, 2]},
+                   {"chunk_size": 17}, {"saddle": [0.0, 0.0]}, {"patience": 4},
                    {"momentum": 0.1}, {"grad_tol": 1e-9}, {"w0": [1.0, 1.0]}):
         res = st.sweep(DIAG, "ssam", cache_dir=tmp_path, **(KW | change))
         assert res.stats["loaded"] == 0, change
+        assert res.identical(st.sweep(DIAG, "ssam", **(KW | change))), change
     other = st.Quadratic(np.diag([10.0, 1.0 + 1e-15]))
     assert st.sweep(other, "ssam", cache_dir=tmp_path, **KW).stats["loaded"] == 0
     assert st.sweep(DIAG, "usam", cache_dir=tmp_path, **KW).stats["loaded"] == 0
