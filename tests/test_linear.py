@@ -96,6 +96,29 @@ def test_count_and_bound_use_theory_formula(diabetes):
                                   theory.hardt_bound(0.01, res.L[0, 0, 0, 0], res.count[0, 0]))
 
 
+def test_least_squares_L_is_the_largest_gradient_norm_visited(diabetes):
+    """L (least squares) = max over t, both runs of the pair and z ∈ S ∪ S′ of ‖∇ℓ_z(w)‖,
+    recomputed here by brute force with the landscapes' own per-example gradients."""
+    pair, steps, lr = (11, 1), 40, 0.03
+    res = lin.coupled_stability(diabetes, ("usam",), [lr], rho=0.05, steps=steps, seeds=(2,),
+                                replace=[pair])
+    idx = st.minibatch_indices(diabetes.n, 1, steps, 2)
+    nb = D.neighbour(diabetes, *pair)
+    opt = st.optimizer("usam", lr=lr, rho=0.05)
+    union = D.Dataset("u", "least_squares", np.vstack([diabetes.X, nb.X[pair[0]][None]]),
+                      np.append(diabetes.y, nb.y[pair[0]]), diabetes.X_test, diabetes.y_test,
+                      diabetes.X_pool, diabetes.y_pool).landscape()
+    every = np.arange(union.n)[:, None]
+    best = 0.0
+    for ds in (diabetes, nb):
+        its = st.run(opt, ds.landscape(), np.zeros(ds.d), steps, indices=idx,
+                     record_iterates=True).iterates
+        for w in its:
+            g = union.grad(np.broadcast_to(w, (union.n, ds.d)), every)
+            best = max(best, np.max(np.linalg.norm(g, axis=1)))
+    assert res.L[0, 0, 0, 0] == pytest.approx(best, rel=1e-12)
+
+
 # ------------------------------------------------------------------------------- C13 (Hardt)
 
 @pytest.mark.parametrize("name", ["breast_cancer", "synthetic_logistic"])
