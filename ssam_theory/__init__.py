@@ -4,7 +4,7 @@
 >>> opt = st.optimizer("ssam", lr=0.1, rho=0.05)
 """
 
-from . import data, linear, theory
+from . import claims, data, linear, theory
 from .data import Dataset, neighbour
 from .landscapes import Beale, Landscape, LeastSquares, Logistic, Quadratic
 from .rules import (
@@ -36,6 +36,7 @@ __all__ = [
     "StepInfo",
     "SweepResult",
     "Trajectory",
+    "claims",
     "data",
     "linear",
     "minibatch_indices",

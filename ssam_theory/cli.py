@@ -14,7 +14,8 @@ import sys
 from . import __version__
 
 # modules that each contribute one sub-command
-_COMMAND_MODULES: tuple[str, ...] = ("ssam_theory.reproduce", "ssam_theory.sweep")
+_COMMAND_MODULES: tuple[str, ...] = ("ssam_theory.reproduce", "ssam_theory.sweep",
+                                     "ssam_theory.claims.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -52,6 +52,7 @@ __all__ = [
     "sam_trap_max_curvature",
     "sam_trap_max_lr",
     "sam_trap_radius",
+    "sgd_saddle_msd",
     "usam_descent_bound",
     "usam_descent_coefficient",
     "usam_expansiveness",
@@ -59,6 +60,7 @@ __all__ = [
     "usam_max_lr",
     "usam_min_grad_sq_bound",
     "usam_saddle_max_lr",
+    "usam_saddle_msd",
     "usam_saddle_multiplier",
 ]
 
@@ -87,7 +89,7 @@ _DOMAIN = {
     "lam_max": (0.0, True), "lam_min": (0.0, True), "lam_neg": (0.0, True),
     "grad_norm": (0.0, True), "b": (0.0, True), "beta": (0.0, True), "L": (0.0, True),
     "count": (0.0, False), "gap": (0.0, False), "steps": (0.0, True), "t": (0.0, False),
-    "batch": (0.0, True),
+    "batch": (0.0, True), "noise": (0.0, False),
 }
 
 
@@ -318,6 +320,33 @@ kim_msd_gap = Formula(
     "negative-curvature direction of magnitude |λ|, minibatch size B.",
     "C12 [peer: Kim et al., arXiv:2301.06308, Thm 2]")
 
+_noise = sp.Symbol("s", positive=True)  # variance of the minibatch gradient noise, σ²/B
+_k = sp.Symbol("k", positive=True)  # number of steps
+
+
+def _msd(m, c2):
+    return eta**2 * c2 * _noise * (m ** (2 * _k) - 1) / (m**2 - 1)
+
+
+sgd_saddle_msd = Formula(
+    "sgd_saddle_msd", _msd(1 + eta * lam, 1), [("lr", eta), ("lam", lam), ("noise", _noise),
+                                                ("steps", _k)],
+    "E[y_k²] of SGD started at a saddle, along curvature −|λ|, with additive gradient noise "
+    "of variance s = σ²/B: y_{k+1} = (1 + η|λ|)y_k − ηξ_k, so "
+    "E y_k² = η²s((1 + η|λ|)^{2k} − 1)/((1 + η|λ|)² − 1).",
+    "C12 [derived]")
+
+usam_saddle_msd = Formula(
+    "usam_saddle_msd", _msd(1 + eta * lam * (1 - rho * lam), (1 - rho * lam) ** 2),
+    [("lr", eta), ("rho", rho), ("lam", lam), ("noise", _noise), ("steps", _k)],
+    "E[y_k²] of USAM (Kim et al.'s SAM) from a saddle when both gradients of a step use the "
+    "same minibatch (SPEC §2): g̃_y = −|λ|(y + ρg_y) + ξ with g_y = −|λ|y + ξ, so "
+    "y_{k+1} = (1 + η|λ|(1 − ρ|λ|))y_k − η(1 − ρ|λ|)ξ_k: the noise is scaled by "
+    "(1 − ρ|λ|) as well as the drift, and the MSD gap to SGD is O(t) "
+    "(≈ 2ρ|λ|·ηs·t for small t = kη), not only the O(t²) of Kim et al.'s Thm 2.",
+    "C12 [derived]")
+
+
 # ---------------------------------------------------------------------------------------
 # C13: uniform stability of SGD (Hardt, Recht & Singer)
 
@@ -395,7 +424,8 @@ FORMULAS: dict[str, Formula] = {
         sam_transverse_multiplier, sam_edge, gd_expansiveness, usam_expansiveness,
         usam_saddle_multiplier, usam_saddle_max_lr, sam_trap_radius, sam_trap_max_lr,
         sam_trap_max_curvature, sam_saddle_cycle_multiplier,
-        kim_msd_gap, hardt_bound, usam_descent_coefficient, usam_descent_bound,
+        kim_msd_gap, sgd_saddle_msd, usam_saddle_msd, hardt_bound, usam_descent_coefficient,
+        usam_descent_bound,
         usam_min_grad_sq_bound, nssam_contraction, nssam_rate,
         nssam_rate_lr_range,
     )

@@ -1,0 +1,149 @@
+"""The registry's building blocks: :class:`Claim`, :class:`Result`, injectable rules.
+
+Every check is a function ``check(quick: bool = True, rules: Rules | None = None) -> Result``.
+``rules`` maps a rule name of SPEC §2 to a factory ``(lr, rho) -> Optimizer``; the default
+builds the toolkit's own rules with :func:`ssam_theory.optimizer`. A test can pass a
+deliberately wrong rule (for example USAM in place of SSAM, i.e. SSAM without its
+renormalization) and watch the relevant claims fail: the checks can fail.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..rules import RULES, Optimizer, optimizer
+
+__all__ = ["SOURCES", "VERDICTS", "Claim", "Result", "Rules", "default_rules", "make"]
+
+#: The verdicts a check may return.
+VERDICTS: tuple[str, ...] = ("holds", "violated", "inconclusive")
+
+#: Source tags of SPEC §4.
+SOURCES: tuple[str, ...] = ("classical", "derived", "peer", "paper", "observed")
+
+Rules = Mapping[str, Callable[..., Optimizer]]
+
+
+def default_rules() -> dict[str, Callable[..., Optimizer]]:
+    """``{name: (lr, rho) -> st.optimizer(name, lr, rho)}`` for every rule of SPEC §2."""
+    def factory(name):
+        def make_rule(lr, rho=0.0, **options):
+            return optimizer(name, lr=lr, rho=rho, **options)
+        make_rule.__name__ = f"optimizer_{name}"
+        return make_rule
+
+    return {name: factory(name) for name in RULES}
+
+
+def make(rules: Rules | None, name: str, lr, rho=0.0, **options) -> Optimizer:
+    """The optimizer ``name`` from ``rules`` (the toolkit's own when ``None``)."""
+    table = default_rules() if rules is None else {**default_rules(), **rules}
+    opt = table[name](lr, rho, **options)
+    if not isinstance(opt, Optimizer):
+        raise TypeError(f"rules[{name!r}] must return an Optimizer, got {opt!r}")
+    return opt
+
+
+def _jsonable(x):
+    """Evidence in plain JSON types: numbers, strings, bools, lists, dicts (NaN/inf as str)."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(val) for k, val in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(val) for val in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        return x if math.isfinite(x) else str(x)
+    if x is None or isinstance(x, str):
+        return x
+    raise TypeError(f"evidence must hold numbers, strings, lists or dicts, got {x!r}")
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one check.
+
+    Attributes:
+        predicted: what theory says, as a compact string (numbers computed in this run).
+        measured: what the runs gave, as a compact string.
+        verdict: ``holds``, ``violated`` (``evidence["counterexample"]`` then says where)
+            or ``inconclusive`` (``evidence["reason"]`` says why).
+        evidence: JSON-serializable numbers and lists behind the verdict.
+    """
+
+    predicted: str
+    measured: str
+    verdict: str
+    evidence: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        for name in ("predicted", "measured"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
+                raise ValueError(f"{name} must be a non-empty string, got "
+                                 f"{getattr(self, name)!r}")
+        object.__setattr__(self, "evidence", _jsonable(dict(self.evidence)))
+        if self.verdict == "violated" and "counterexample" not in self.evidence:
+            raise ValueError("a violated verdict needs evidence['counterexample']")
+        if self.verdict == "inconclusive" and "reason" not in self.evidence:
+            raise ValueError("an inconclusive verdict needs evidence['reason']")
+        json.dumps(self.evidence)  # must serialize
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One entry of the claims catalogue (SPEC §4).
+
+    Attributes:
+        id: ``C01`` … ``C17``.
+        title: a few words.
+        statement: the claim in LaTeX-flavoured text.
+        source: the tag and reference, e.g. ``"peer: Long & Bartlett 2024"``; the tag
+            (``classical``, ``derived``, ``peer``, ``paper``, ``observed``) is :attr:`tag`.
+        setting: where it is checked (landscapes, parameters, instances).
+        check: ``check(quick=True, rules=None) -> Result``.
+    """
+
+    id: str
+    title: str
+    statement: str
+    source: str
+    setting: str
+    check: Callable[..., Result] = field(repr=False)
+
+    def __post_init__(self):
+        if self.tag not in SOURCES:
+            raise ValueError(f"source must start with one of {SOURCES}, got {self.source!r}")
+
+    @property
+    def tag(self) -> str:
+        return self.source.split(":")[0].split(";")[0].strip()
+
+    def run(self, quick: bool = True, rules: Rules | None = None) -> Result:
+        result = self.check(quick=quick, rules=rules)
+        if not isinstance(result, Result):
+            raise TypeError(f"{self.id}.check must return a Result, got {result!r}")
+        return result
+
+
+def verdict(ok: bool) -> str:
+    return "holds" if ok else "violated"
+
+
+def fmt(x, digits: int = 4) -> str:
+    """A compact number: 4 significant digits."""
+    x = float(x)
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.{digits}g}"
