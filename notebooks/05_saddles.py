@@ -23,6 +23,9 @@ N_RHO = 10 if QUICK else 60  # radii per phase diagram
 SEEDS = 2 if QUICK else 8  # random starts per (η, ρ)
 SWEEP_STEPS = 300 if QUICK else 3000  # steps per configuration
 TRAP_STEPS = 200 if QUICK else 600  # steps of the SAM trap runs (C10)
+MSD_SEEDS = 1000 if QUICK else 40000  # independent noisy runs for the MSD (C12)
+ESCAPE_RUNS = 100 if QUICK else 1000  # runs per rule and noise level for escape times (C12)
+ESCAPE_STEPS = 600 if QUICK else 6000  # step budget of the escape runs
 SEED = 0
 
 # %%
@@ -31,6 +34,7 @@ import numpy as np
 
 import ssam_theory as st
 from ssam_theory import theory
+from ssam_theory.claims.saddles import NoisyQuadratic
 from ssam_theory.plotting import (
     PALETTE,
     RULE_STYLE,
@@ -207,3 +211,90 @@ ax.set_title(f"Beale from ({start_b[0]:.2f}, {start_b[1]:.2f}), η = {lr_path}, 
              f"ρ = {rho_path}, {SWEEP_STEPS} steps")
 ax.legend(loc="lower left", fontsize=7)
 save_figure(fig, NB, "beale_paths")
+
+# %% [markdown]
+# ## Gradient noise: mean-square displacement and escape times (C12)
+#
+# `NoisyQuadratic(diag(1, −|λ|), n, σ)`: per-example losses ½wᵀHw + ξ_iᵀw with centred tilts
+# of variance σ² per coordinate, so a minibatch of B examples adds noise of variance σ²/B (both
+# gradients of a SAM-family step see the same minibatch). Start at the saddle; SGD and USAM
+# share every minibatch (common random numbers). Kim et al. (Thm 2) predict that SAM's MSD
+# along −|λ| trails SGD's by 2ηt²|λ|³ρ/B for small t; the toolkit derives the exact
+# expectation of both MSDs for the same-minibatch rule (`theory.sgd_saddle_msd`,
+# `theory.usam_saddle_msd`).
+
+# %%
+lam, lr_n, rho_n, batch = 1.0, 0.01, 0.1, 4
+sigma2 = 2 * lam  # Kim et al.'s diffusion: per-example noise variance 2|λ| along v_neg
+K = 60
+noisy = NoisyQuadratic(np.diag([1.0, -lam]), n=256, sigma=np.sqrt(sigma2), seed=12)
+idx = st.minibatch_indices(noisy.n, batch, K, seed=1200, rows=MSD_SEEDS)
+ys = {}
+for rule in ("sgd", "usam"):
+    tr = st.run(st.optimizer(rule, lr=np.full(MSD_SEEDS, lr_n), rho=np.full(MSD_SEEDS, rho_n)),
+                noisy, np.zeros((MSD_SEEDS, 2)), K, indices=idx, record_iterates=True)
+    ys[rule] = tr.iterates[:, :, 1]
+k = np.arange(1, K + 1)
+t = k * lr_n
+gap = ys["sgd"][1:] ** 2 - ys["usam"][1:] ** 2
+gap_mean = gap.mean(axis=1)
+gap_se = gap.std(axis=1, ddof=1) / np.sqrt(MSD_SEEDS)
+
+fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11.5, 4.2))
+for rule in ("sgd", "usam"):
+    msd = (ys[rule][1:] ** 2).mean(axis=1)
+    ax.plot(t, msd, "o", color=RULE_STYLE[rule]["color"], markersize=3,
+            label=f"measured: {rule_label(rule)} E y_t² ({MSD_SEEDS} runs)")
+theory_line(ax, t, theory.sgd_saddle_msd(lr_n, lam, sigma2 / batch, k), "SGD (exact)",
+            color=RULE_STYLE["sgd"]["color"])
+theory_line(ax, t, theory.usam_saddle_msd(lr_n, rho_n, lam, sigma2 / batch, k),
+            "USAM, same minibatch (exact)", color=RULE_STYLE["usam"]["color"])
+ax.set_xlabel(r"time $t = k\eta$")
+ax.set_ylabel(r"mean-square displacement $\mathbb{E}\, y_t^2$")
+ax.set_title(f"From the saddle of ½(x² − |λ|y²), η = {lr_n}, ρ = {rho_n}, B = {batch}")
+ax.legend(loc="upper left", fontsize=7)
+
+ax2.fill_between(t, gap_mean - 2 * gap_se, gap_mean + 2 * gap_se, color=PALETTE["sky"],
+                 alpha=0.4, linewidth=0)
+ax2.plot(t, gap_mean, color=PALETTE["blue"], label="measured: MSD_SGD − MSD_USAM (± 2 SE)")
+theory_line(ax2, t, theory.kim_msd_gap(lr_n, t, lam, rho_n, batch),
+            "Kim et al. 2ηt²|λ|³ρ/B (C12)", color=PALETTE["vermillion"])
+theory_line(ax2, t, theory.sgd_saddle_msd(lr_n, lam, sigma2 / batch, k)
+            - theory.usam_saddle_msd(lr_n, rho_n, lam, sigma2 / batch, k),
+            "exact gap, same minibatch", color=PALETTE["black"], linestyle=":")
+ax2.set_xlabel(r"time $t = k\eta$")
+ax2.set_ylabel(r"MSD gap")
+ax2.set_title("SAM trails SGD — by an O(t) gap, not O(t²)")
+ax2.legend(loc="upper left", fontsize=7)
+save_figure(fig, NB, "msd")
+
+# %% [markdown]
+# Escape times: the first step at which ‖w‖ > 1, from the saddle, for every rule at three
+# noise levels (η = 0.05, ρ = 0.5, B = 4); curves are the fraction of runs escaped by step t.
+
+# %%
+noise_levels = (0.02, 0.2, 2.0)
+fig, axes = plt.subplots(1, len(noise_levels), figsize=(13, 3.9), sharey=True)
+for ax, s2 in zip(axes, noise_levels):
+    g = NoisyQuadratic(np.diag([1.0, -lam]), n=256, sigma=np.sqrt(s2), seed=13)
+    ids = st.minibatch_indices(g.n, batch, ESCAPE_STEPS, seed=1300, rows=ESCAPE_RUNS)
+    for rule in st.RULES:
+        tr = st.run(st.optimizer(rule, lr=np.full(ESCAPE_RUNS, 0.05),
+                                 rho=np.full(ESCAPE_RUNS, 0.5)),
+                    g, np.zeros((ESCAPE_RUNS, 2)), ESCAPE_STEPS, indices=ids,
+                    divergence_norm=1.0)
+        when = np.sort(np.where(tr.diverged, tr.diverged_at + 1, np.inf))
+        frac = np.arange(1, ESCAPE_RUNS + 1) / ESCAPE_RUNS
+        ax.step(np.concatenate([[0], when[np.isfinite(when)]]),
+                np.concatenate([[0], frac[np.isfinite(when)]]), where="post",
+                color=RULE_STYLE[rule]["color"],
+                label=f"measured: {rule_label(rule)}, median "
+                      f"{np.median(when):.0f}" if np.isfinite(np.median(when))
+                      else f"measured: {rule_label(rule)}, median > {ESCAPE_STEPS}")
+    ax.set_xscale("log")
+    ax.set_xlim(10, ESCAPE_STEPS)
+    ax.set_xlabel(r"escape step $t$ (first $\|w_t\| > 1$)")
+    ax.set_title(f"noise variance σ² = {s2} per example")
+    ax.legend(loc="upper left", fontsize=7)
+axes[0].set_ylabel(f"fraction of {ESCAPE_RUNS} runs escaped")
+save_figure(fig, NB, "escape_times")

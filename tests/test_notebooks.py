@@ -1,0 +1,174 @@
+"""The notebooks: executed headless in quick mode (as `ssam-theory reproduce --quick` does),
+kept without outputs, in sync with their py:percent pairs, and free of retyped formulas."""
+
+import re
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+from ssam_theory import plotting
+from ssam_theory.reproduce import CLAIM_FIGURES, NOTEBOOKS, notebook_dir, reproduce
+
+ROOT = Path(__file__).resolve().parents[1]
+NB_DIR = ROOT / "notebooks"
+CLAIM_IDS = [f"C{i:02d}" for i in range(1, 18)]
+VERDICTS = ("holds", "violated", "inconclusive")
+QUICK_BUDGET = 90  # seconds: issue 5's budget for the whole quick reproduction on two cores
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("figures")
+    start = time.perf_counter()
+    result = reproduce(out=out, quick=True)
+    return result, time.perf_counter() - start
+
+
+def test_every_notebook_executes_without_error(quick):
+    result, _ = quick
+    assert [r.name for r in result.notebooks] == list(NOTEBOOKS)
+    failed = {r.name: r.error for r in result.notebooks if r.error is not None}
+    assert not failed, failed
+    assert result.claim_error is None, result.claim_error
+    assert result.ok
+
+
+def test_quick_reproduction_fits_its_budget(quick):
+    # 90 s on two cores is the issue's budget; machines shared with other jobs are noisy, so
+    # allow 2x before failing (a real regression of the quick sizes exceeds that at once)
+    _, seconds = quick
+    assert seconds < 2 * QUICK_BUDGET, f"quick reproduction took {seconds:.0f} s"
+
+
+def test_figures_are_written_and_named_after_notebook_and_panel(quick):
+    result, _ = quick
+    names = [p.stem for p in result.figures]
+    assert len(names) >= 12, names
+    for name in names:
+        assert any(name.startswith(nb + "_") for nb in NOTEBOOKS), name
+    for nb in NOTEBOOKS:
+        assert any(n.startswith(nb + "_") for n in names), f"{nb} wrote no figure"
+    for p in result.figures:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_claim_links_existing_figures(quick):
+    result, _ = quick
+    present = {p.stem for p in result.figures}
+    assert sorted(CLAIM_FIGURES) == CLAIM_IDS
+    missing = {c: [f for f in figs if f not in present] for c, figs in CLAIM_FIGURES.items()}
+    assert not any(missing.values()), missing
+
+
+def test_claims_report_has_a_row_per_claim_with_verdict_and_links(quick):
+    result, _ = quick
+    text = result.report.read_text()
+    for cid in CLAIM_IDS:
+        rows = [ln for ln in text.splitlines() if ln.startswith(f"| {cid} |")]
+        assert len(rows) == 1, cid
+        cells = [c.strip() for c in rows[0].strip("|").split(" | ")]
+        assert cells[5].strip("*") in VERDICTS, rows[0]
+        assert cells[5].strip("*") == result.verdicts[cid]
+        for fig in CLAIM_FIGURES[cid]:
+            assert f"]({fig}.png)" in cells[6], (cid, fig)
+
+
+def _notebooks():
+    return [NB_DIR / f"{name}.ipynb" for name in NOTEBOOKS]
+
+
+def test_the_notebooks_are_the_ones_reproduce_runs():
+    assert notebook_dir() == NB_DIR
+    assert sorted(p.name for p in NB_DIR.glob("*.ipynb")) == sorted(
+        p.name for p in _notebooks())
+    assert len(NOTEBOOKS) >= 6
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
+def test_notebook_is_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, path.name
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
+def test_notebook_is_in_sync_with_its_percent_pair(path):
+    pair = path.with_suffix(".py")
+    assert pair.exists(), f"{pair.name} missing (jupytext --sync)"
+    a = jupytext.read(path)
+    b = jupytext.read(pair)
+    assert [(c.cell_type, c.source) for c in a.cells] == [
+        (c.cell_type, c.source) for c in b.cells], f"{path.name} and {pair.name} differ"
+    assert pair.read_text().startswith("# %%"), "pair must be in py:percent format"
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
+def test_first_code_cell_is_the_tagged_parameter_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), path.name
+    assert "QUICK = quick_mode()" in code[0].source
+
+
+# Formulas and update rules live in the package (ssam_theory.theory, ssam_theory.rules); these
+# patterns are the shapes a retyped one would take.
+_FORBIDDEN = {
+    "import *": r"import\s+\*",
+    "a retyped square-root threshold": r"sqrt\(\s*1\s*\+\s*8",
+    "a retyped 2/(...) threshold": r"\b2\s*/\s*\(",
+    "a retyped cycle amplitude": r"/\s*\(\s*2\s*-",
+    "a retyped USAM curvature λ + ρλ²": r"rho\w*\s*\*\s*\w*lam\w*\s*\*\*\s*2",
+    "a perturbed-gradient evaluation": r"grad\(\s*\w+\s*\+",
+    "a hand-written update w - lr * g": r"\w+\s*-\s*\w*lr\w*\s*\*\s*\w*grad",
+    "a renormalization factor γ = ‖g‖/‖g̃‖": r"\bgamma\w*\s*=[^\n]*norm",
+    "a numerical function (step/update/bound/rate/edge)":
+        r"\bdef\s+\w*(step|update|bound|rate|edge|threshold|gamma)\w*\s*\(",
+}
+
+
+_STRING = re.compile(r'"[^"\n]*"' + r"|'[^'\n]*'")
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
+def test_notebook_holds_no_formula_or_update_rule(path):
+    nb = nbformat.read(path, as_version=4)
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    code = _STRING.sub('""', source)  # labels and titles may quote formulas; code may not
+    for what, pattern in _FORBIDDEN.items():
+        hit = re.search(pattern, code)
+        assert hit is None, f"{path.name} holds {what}: {hit.group(0)!r}"
+    imports = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", source, re.M)
+    # numerical code comes from the package only
+    assert all(m in ("numpy", "matplotlib.pyplot") or m.split(".")[0] == "ssam_theory"
+               for m in imports), imports
+    assert "import ssam_theory as st" in source
+
+
+def test_the_formula_check_can_fail():
+    # the check above must catch a retyped threshold and a retyped update
+    for text in ("eta = 2 / (lam + rho * lam**2)", "w = w - lr * grad(w + rho * g)",
+                 "from ssam_theory import *", "gamma = np.linalg.norm(g) / norm(gt)"):
+        assert any(re.search(p, text) for p in _FORBIDDEN.values()), text
+
+
+def test_save_figure_names_the_file_after_notebook_and_panel(tmp_path):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    path = plotting.save_figure(fig, "01_quickstart", "panel", out=tmp_path)
+    assert path == tmp_path / "01_quickstart_panel.png" and path.stat().st_size > 0
+    with pytest.raises(ValueError, match="panel"):
+        plotting.save_figure(fig, "01_quickstart", "bad/name", out=tmp_path)
+    plt.close(fig)
+
+
+def test_reproduce_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="notebooks"):
+        reproduce(out=tmp_path, notebooks=["99_missing"])
+    with pytest.raises(ValueError, match="jobs"):
+        reproduce(out=tmp_path, jobs=0)
