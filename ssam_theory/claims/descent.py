@@ -57,7 +57,7 @@ def check_c15(quick: bool = True, rules: Rules | None = None) -> Result:
         tr = run(make(rules, "usam", lr=lr, rho=rho), f, W0, steps)
         dec = tr.loss[:-1] - tr.loss[1:]
         scale = lr[None, :] * tr.grad_norm**2
-        sane = scale >= 1e-9 * (np.abs(tr.loss[:-1]) + 1)
+        sane = np.isfinite(dec) & (scale >= 1e-9 * (np.abs(tr.loss[:-1]) + 1))
         ratio = np.where(sane, dec / np.where(sane, scale, 1.0), np.inf)
         min_ratio = float(np.min(ratio))
         coef = th.usam_descent_coefficient(lr, rho, beta)
@@ -74,12 +74,18 @@ def check_c15(quick: bool = True, rules: Rules | None = None) -> Result:
         out_min = float(np.min(d_out[ok_out] / s_out[ok_out])) if ok_out.any() else None
         rows.append(dict(problem=label, beta=beta, min_ratio=min_ratio,
                          outside_region_diverged=bool(tr_out.diverged),
+                         bounded_below=f_low is not None,
                          min_guaranteed_coefficient=float(coef.min()),
                          steps_checked=int(sane.sum()), min_grad_bound_ok=bound_ok,
                          diverged=int(tr.diverged.sum()),
                          outside_region_min_ratio=out_min))
-    ok = all(r["min_ratio"] >= 0.218 and r["min_grad_bound_ok"] and not r["diverged"]
-             for r in rows)
+    # on the saddle f is unbounded below and USAM's iterates grow without bound (every step
+    # still descends): leaving ‖w‖ ≤ 1e12 there is not a failure; elsewhere it would be
+    def row_ok(r):
+        return (r["min_ratio"] >= 0.218 and r["min_grad_bound_ok"]
+                and (not r["diverged"] or not r["bounded_below"]))
+
+    ok = all(row_ok(r) for r in rows)
     worst = min(r["min_ratio"] for r in rows)
     outside = [r["outside_region_min_ratio"] for r in rows
                if r["outside_region_min_ratio"] is not None]
@@ -91,5 +97,5 @@ def check_c15(quick: bool = True, rules: Rules | None = None) -> Result:
                 f"min ratio {fmt(min(outside))}")
     ev = dict(rows=rows)
     if not ok:
-        ev["counterexample"] = min(rows, key=lambda r: r["min_ratio"])
+        ev["counterexample"] = next(r for r in rows if not row_ok(r))
     return Result(predicted, measured, verdict(ok), ev)
