@@ -34,3 +34,39 @@ def test_ruff_clean():
     out = subprocess.run([ruff, "check", "--no-cache", str(ROOT)], capture_output=True,
                          text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_readme_claims_table_is_the_generated_one():
+    """The README's claims table is a copy of figures/claims.md made by `reproduce`, never typed."""
+    from ssam_theory.reproduce import README_END, README_START, readme_claims_block
+
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index(README_START):text.index(README_END) + len(README_END)]
+    report = (ROOT / "figures" / "claims.md").read_text()
+    assert block == readme_claims_block(report)
+    assert "C01" in block and "C17" in block
+
+
+def test_readme_figures_exist():
+    text = (ROOT / "README.md").read_text()
+    images = re.findall(r"\]\((figures/[^)]+\.png)\)", text)
+    assert len(images) >= 4
+    for rel in images:
+        assert (ROOT / rel).is_file(), rel
+
+
+def test_sync_readme_replaces_only_the_marked_block(tmp_path):
+    from ssam_theory.reproduce import README_END, README_START, sync_readme
+
+    report = tmp_path / "figures" / "claims.md"
+    report.parent.mkdir()
+    report.write_text("# r\n\n| id | claim |\n|---|---|\n| C01 | [a](a.png) |\n\nVerdicts: 1 holds.\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"top\n{README_START}\nold\n{README_END}\nbottom\n")
+    assert sync_readme(readme, report)
+    assert readme.read_text() == (f"top\n{README_START}\n| id | claim |\n|---|---|\n"
+                                  f"| C01 | [a](figures/a.png) |\n\nVerdicts: 1 holds.\n"
+                                  f"{README_END}\nbottom\n")
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("no markers\n")
+    assert not sync_readme(plain, report)
