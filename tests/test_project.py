@@ -60,7 +60,7 @@ def test_sync_readme_replaces_only_the_marked_block(tmp_path):
 
     report = tmp_path / "figures" / "claims.md"
     report.parent.mkdir()
-    report.write_text("# r\n\n| id | claim |\n|---|---|\n| C01 | [a](a.png) |\n\nVerdicts: 1 holds.\n")
+    """README's claims table: a copy of figures/claims.md made by `reproduce`, never typed."""
     readme = tmp_path / "README.md"
     readme.write_text(f"top\n{README_START}\nold\n{README_END}\nbottom\n")
     assert sync_readme(readme, report)
