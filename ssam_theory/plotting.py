@@ -226,6 +226,14 @@ def phase_diagram(ax, lr, rho, values, *, log_lr: bool = False, log_rho: bool = 
         raise ValueError(f"values must have shape ({lr.size}, {rho.size}), got {values.shape}")
     mesh = ax.pcolormesh(_edges(lr, log_lr), _edges(rho, log_rho), values.T, cmap=cmap,
                          vmin=vmin, vmax=vmax, shading="flat", rasterized=True)
+    _lr_rho_axes(ax, log_lr, log_rho)
+    if colorbar:
+        ax.figure.colorbar(mesh, ax=ax, label=colorbar)
+    return mesh
+
+
+def _lr_rho_axes(ax, log_lr: bool, log_rho: bool) -> None:
+    """Scales and labels of an (η, ρ) grid."""
     if log_lr:
         ax.set_xscale("log")
     if log_rho:
@@ -233,9 +241,6 @@ def phase_diagram(ax, lr, rho, values, *, log_lr: bool = False, log_rho: bool = 
     ax.set_xlabel(r"learning rate $\eta$")
     ax.set_ylabel(r"radius $\rho$")
     ax.grid(False)
-    if colorbar:
-        ax.figure.colorbar(mesh, ax=ax, label=colorbar)
-    return mesh
 
 
 def outcome_handles(names) -> list:
@@ -263,13 +268,7 @@ def outcome_map(ax, lr, rho, codes, outcome_enum, *, log_lr: bool = False,
         raise ValueError(f"codes must have shape ({lr.size}, {rho.size}), got {codes.shape}")
     mesh = ax.pcolormesh(_edges(lr, log_lr), _edges(rho, log_rho), codes.T, cmap=cmap,
                          norm=norm, shading="flat", rasterized=True)
-    if log_lr:
-        ax.set_xscale("log")
-    if log_rho:
-        ax.set_yscale("log")
-    ax.set_xlabel(r"learning rate $\eta$")
-    ax.set_ylabel(r"radius $\rho$")
-    ax.grid(False)
+    _lr_rho_axes(ax, log_lr, log_rho)
     if legend:
         present = set(np.unique(codes).tolist())
         handles = [Patch(color=c, label=OUTCOME_STYLE.get(m.name, (None,
