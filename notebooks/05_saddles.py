@@ -34,7 +34,6 @@ import numpy as np
 
 import ssam_theory as st
 from ssam_theory import theory
-from ssam_theory.claims.saddles import NoisyQuadratic
 from ssam_theory.plotting import (
     PALETTE,
     RULE_STYLE,
@@ -215,7 +214,7 @@ save_figure(fig, NB, "beale_paths")
 # %% [markdown]
 # ## Gradient noise: mean-square displacement and escape times (C12)
 #
-# `NoisyQuadratic(diag(1, −|λ|), n, σ)`: per-example losses ½wᵀHw + ξ_iᵀw with centred tilts
+# `st.NoisyQuadratic(diag(1, −|λ|), n, σ)`: per-example losses ½wᵀHw + ξ_iᵀw with centred tilts
 # of variance σ² per coordinate, so a minibatch of B examples adds noise of variance σ²/B (both
 # gradients of a SAM-family step see the same minibatch). Start at the saddle; SGD and USAM
 # share every minibatch (common random numbers). Kim et al. (Thm 2) predict that SAM's MSD
@@ -227,7 +226,7 @@ save_figure(fig, NB, "beale_paths")
 lam, lr_n, rho_n, batch = 1.0, 0.01, 0.1, 4
 sigma2 = 2 * lam  # Kim et al.'s diffusion: per-example noise variance 2|λ| along v_neg
 K = 60
-noisy = NoisyQuadratic(np.diag([1.0, -lam]), n=256, sigma=np.sqrt(sigma2), seed=12)
+noisy = st.NoisyQuadratic(np.diag([1.0, -lam]), n=256, sigma=np.sqrt(sigma2), seed=12)
 idx = st.minibatch_indices(noisy.n, batch, K, seed=1200, rows=MSD_SEEDS)
 ys = {}
 for rule in ("sgd", "usam"):
@@ -276,7 +275,7 @@ save_figure(fig, NB, "msd")
 noise_levels = (0.02, 0.2, 2.0)
 fig, axes = plt.subplots(1, len(noise_levels), figsize=(13, 3.9), sharey=True)
 for ax, s2 in zip(axes, noise_levels):
-    g = NoisyQuadratic(np.diag([1.0, -lam]), n=256, sigma=np.sqrt(s2), seed=13)
+    g = st.NoisyQuadratic(np.diag([1.0, -lam]), n=256, sigma=np.sqrt(s2), seed=13)
     ids = st.minibatch_indices(g.n, batch, ESCAPE_STEPS, seed=1300, rows=ESCAPE_RUNS)
     for rule in st.RULES:
         tr = st.run(st.optimizer(rule, lr=np.full(ESCAPE_RUNS, 0.05),

@@ -6,7 +6,7 @@
 
 from . import claims, data, linear, theory
 from .data import Dataset, neighbour
-from .landscapes import Beale, Landscape, LeastSquares, Logistic, Quadratic
+from .landscapes import Beale, Landscape, LeastSquares, Logistic, NoisyQuadratic, Quadratic
 from .rules import (
     RULES,
     Optimizer,
@@ -29,6 +29,7 @@ __all__ = [
     "Landscape",
     "LeastSquares",
     "Logistic",
+    "NoisyQuadratic",
     "OptState",
     "Optimizer",
     "Outcome",

@@ -2,7 +2,8 @@ r"""Loss landscapes small enough to understand completely.
 
 Every landscape has ``.dim``, ``.loss(W)``, ``.grad(W)`` and ``.hessian(w)``. ``W`` is a single
 iterate ``(d,)`` or a batch ``(B, d)``; ``loss`` returns ``()`` or ``(B,)`` and ``grad`` the
-shape of ``W``. Data landscapes (:class:`LeastSquares`, :class:`Logistic`) also take
+shape of ``W``. Data landscapes (:class:`LeastSquares`, :class:`Logistic`,
+:class:`NoisyQuadratic`) have ``.n`` examples and also take
 ``grad(W, idx)``: the gradient of the mean loss over the examples ``idx``, of shape ``(b,)``
 (one minibatch for all rows) or ``(B, b)`` (one per row).
 
@@ -20,7 +21,7 @@ from scipy.special import expit
 
 from . import _validate as v
 
-__all__ = ["Beale", "Landscape", "LeastSquares", "Logistic", "Quadratic"]
+__all__ = ["Beale", "Landscape", "LeastSquares", "Logistic", "NoisyQuadratic", "Quadratic"]
 
 
 def _rows_times(W: np.ndarray, M: np.ndarray) -> np.ndarray:
@@ -178,6 +179,23 @@ class Beale(Landscape):
         return "Beale()"
 
 
+def _check_minibatch(W: np.ndarray, idx, n: int, dim: int) -> np.ndarray:
+    """Example indices ``idx`` of shape ``(b,)`` or ``(B, b)`` (one minibatch per row of
+    ``W``), integers in ``[0, n)``; returned as an array."""
+    idx = np.asarray(idx)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"idx must be an integer array, got dtype {idx.dtype}")
+    if idx.ndim not in (1, 2) or idx.shape[-1] == 0:
+        raise ValueError(f"idx must have shape (b,) or (B, b) with b >= 1, got {idx.shape}")
+    if idx.ndim == 2 and (W.ndim != 2 or idx.shape[0] != W.shape[0]):
+        raise ValueError(f"idx of shape {idx.shape} needs W of shape ({idx.shape[0]}, "
+                         f"{dim}), got {W.shape}")
+    if idx.min() < 0 or idx.max() >= n:
+        raise ValueError(f"idx must lie in [0, {n}), got values in "
+                         f"[{idx.min()}, {idx.max()}]")
+    return idx
+
+
 class _DataLandscape(Landscape):
     """Shared data handling: ``X (n, d)``, ``y (n,)``, minibatch index checks."""
 
@@ -195,17 +213,7 @@ class _DataLandscape(Landscape):
 
     def _minibatch(self, W, idx):
         """``(Xb, yb)`` of shapes ``(b, d)``/``(b,)`` or ``(B, b, d)``/``(B, b)``."""
-        idx = np.asarray(idx)
-        if idx.dtype.kind not in "iu":
-            raise TypeError(f"idx must be an integer array, got dtype {idx.dtype}")
-        if idx.ndim not in (1, 2) or idx.shape[-1] == 0:
-            raise ValueError(f"idx must have shape (b,) or (B, b) with b >= 1, got {idx.shape}")
-        if idx.ndim == 2 and (W.ndim != 2 or idx.shape[0] != W.shape[0]):
-            raise ValueError(f"idx of shape {idx.shape} needs W of shape ({idx.shape[0]}, "
-                             f"{self.dim}), got {W.shape}")
-        if idx.min() < 0 or idx.max() >= self.n:
-            raise ValueError(f"idx must lie in [0, {self.n}), got values in "
-                             f"[{idx.min()}, {idx.max()}]")
+        idx = _check_minibatch(W, idx, self.n, self.dim)
         return self.X[idx], self.y[idx]
 
     def _margins(self, W, Xb):
@@ -295,3 +303,79 @@ class Logistic(_DataLandscape):
 
     def __repr__(self):
         return f"Logistic(n={self.n}, d={self.dim}, l2={self.l2})"
+
+
+class NoisyQuadratic(Landscape):
+    r"""A quadratic with per-example linear tilts: additive, seeded gradient noise.
+
+    .. math::
+
+        f_i(w) = \tfrac12 w^\top H w + \xi_i^\top w, \quad i = 1, \dots, n, \qquad
+        f(w) = \frac1n \sum_i f_i(w) = \tfrac12 w^\top H w,
+
+    with tilts :math:`\xi_i \in \mathbb{R}^d` drawn from ``default_rng(seed)``, centred
+    (:math:`\sum_i \xi_i = 0`) and scaled so that every coordinate has variance exactly
+    :math:`\sigma^2` over a uniform draw of :math:`i`:
+    :math:`\frac1n \sum_i \xi_{ij}^2 = \sigma^2` for every :math:`j` (to rounding). The
+    gradient of a minibatch :math:`I` of :math:`b` indices (drawn with replacement) is
+
+    .. math::
+
+        \nabla f_I(w) = H w + \bar\xi_I, \quad \bar\xi_I = \frac1b \sum_{i \in I} \xi_i,
+        \qquad \operatorname{Var} \bar\xi_{I,j} = \sigma^2 / b,
+
+    and both gradients of a SAM-family step use the same minibatch (SPEC §2), so the
+    perturbation and the perturbed gradient see the same tilt. This is the setting of Kim
+    et al.'s diffusion analysis of SAM near saddles (claim C12).
+
+    Args:
+        H: symmetric ``(d, d)`` matrix, may be indefinite (see :class:`Quadratic`).
+        n: number of examples :math:`n \ge 2` (one example cannot be centred).
+        sigma: noise standard deviation :math:`\sigma \ge 0` per example and coordinate;
+            ``0`` gives the noiseless quadratic.
+        seed: seed of the tilts, for ``numpy.random.default_rng``.
+
+    Attributes:
+        quadratic: the :class:`Quadratic` :math:`\tfrac12 w^\top H w`.
+        xi: the tilts :math:`\xi`, ``(n, d)``, read-only.
+        n, dim, sigma: as above.
+
+    ``loss`` is the full loss :math:`f`; ``grad(W)`` the full gradient :math:`Hw`;
+    ``grad(W, idx)`` the minibatch gradient, with ``idx`` of shape ``(b,)`` or ``(B, b)``.
+
+    References:
+        Kim et al., Stability Analysis of Sharpness-Aware Minimization, arXiv:2301.06308.
+    """
+
+    def __init__(self, H, n: int, sigma: float, seed=0):
+        self.quadratic = Quadratic(H)
+        self.dim = self.quadratic.dim
+        self.n = v.as_count("n", n, low=2)
+        self.sigma = v.as_real("sigma", sigma, low=0.0)
+        xi = np.random.default_rng(seed).standard_normal((self.n, self.dim))
+        xi -= xi.mean(axis=0)  # Σ_i ξ_i = 0
+        self.xi = xi * (self.sigma / xi.std(axis=0))  # (1/n) Σ_i ξ_ij² = σ²
+        self.xi.setflags(write=False)
+
+    @property
+    def H(self) -> np.ndarray:
+        """The curvature :math:`H`, ``(d, d)``, read-only."""
+        return self.quadratic.H
+
+    def loss(self, W) -> np.ndarray:
+        return self.quadratic.loss(W)
+
+    def grad(self, W, idx=None) -> np.ndarray:
+        W = self._iterates(W)
+        g = self.quadratic.grad(W)  # H w
+        if idx is None:
+            return g
+        idx = _check_minibatch(W, idx, self.n, self.dim)
+        return g + self.xi[idx].mean(axis=-2)  # H w + ξ̄_I
+
+    def hessian(self, w) -> np.ndarray:
+        return self.quadratic.hessian(w)
+
+    def __repr__(self):
+        return (f"NoisyQuadratic(eigenvalues={np.round(self.quadratic.eigenvalues, 6).tolist()}, "
+                f"n={self.n}, sigma={self.sigma})")

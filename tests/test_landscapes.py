@@ -22,6 +22,8 @@ def _landscapes():
         "beale": st.Beale(),
         "least_squares": st.LeastSquares(X, y),
         "logistic": st.Logistic(X, np.sign(y), l2=0.01),
+        "noisy_quadratic": st.NoisyQuadratic(np.diag([2.0, -1.0, 0.5]), n=16, sigma=0.3,
+                                             seed=3),
     }
 
 
@@ -107,6 +109,86 @@ def test_minibatch_gradient_is_mean_of_per_example_gradients(cls):
     G = land.grad(W, idx_rows)
     for i in range(5):
         np.testing.assert_array_equal(G[i], land.grad(W[i], idx_rows[i]))
+
+
+def test_noisy_quadratic_noise_has_variance_sigma_squared_per_coordinate():
+    H = st.Quadratic.from_eigenvalues([3.0, 1.0, -0.5], seed=2).H
+    land = st.NoisyQuadratic(H, n=50, sigma=0.7, seed=4)
+    w = np.array([0.3, -1.2, 0.8])
+    # per-example gradients ∇f_i(w) = Hw + ξ_i: their mean is Hw and their (population)
+    # variance is σ² in every coordinate. Centring and scaling are exact up to rounding of a
+    # 50-term sum of O(1) numbers (~1e-15 relative), hence 1e-13; an unscaled or uncentred
+    # draw of 50 Gaussians misses σ² or 0 by ~10 %.
+    noise = np.stack([land.grad(w, np.array([i])) for i in range(50)]) - land.grad(w)
+    np.testing.assert_allclose(noise.var(axis=0), np.full(3, 0.7**2), rtol=1e-13)
+    np.testing.assert_allclose(noise.mean(axis=0), np.zeros(3), atol=1e-14)
+    np.testing.assert_allclose(land.xi.var(axis=0), np.full(3, 0.49), rtol=1e-13)
+    # seeded: the same arguments give the same tilts, another seed other ones
+    np.testing.assert_array_equal(st.NoisyQuadratic(H, 50, 0.7, seed=4).xi, land.xi)
+    assert not np.array_equal(st.NoisyQuadratic(H, 50, 0.7, seed=5).xi, land.xi)
+    # σ = 0 is the noiseless quadratic
+    np.testing.assert_array_equal(st.NoisyQuadratic(H, 50, 0.0).grad(w, np.array([1, 2])),
+                                  land.quadratic.grad(w))
+
+
+def test_noisy_quadratic_full_and_minibatch_gradients():
+    H = np.array([[2.0, 0.5], [0.5, -1.0]])
+    land = st.NoisyQuadratic(H, n=12, sigma=1.5, seed=0)
+    W = np.random.default_rng(5).normal(size=(4, 2))
+    # the full gradient is Hw: exactly Quadratic(H).grad (the tilts cancel in the mean)
+    np.testing.assert_array_equal(land.grad(W), st.Quadratic(H).grad(W))
+    np.testing.assert_allclose(land.grad(W), W @ H, rtol=1e-15, atol=1e-15)
+    np.testing.assert_array_equal(land.loss(W), st.Quadratic(H).loss(W))
+    np.testing.assert_array_equal(land.hessian(W[0]), H)
+    # a minibatch gradient is the mean of its per-example gradients Hw + ξ_i; they differ by
+    # the order of the sums (Hw + mean ξ vs mean of Hw + ξ_i): rounding, ~1e-16 of O(1) terms
+    idx = np.array([0, 7, 7, 11])
+    per_example = np.stack([land.grad(W, np.array([i])) for i in idx])
+    np.testing.assert_allclose(land.grad(W, idx), per_example.mean(axis=0), rtol=1e-14,
+                               atol=1e-15)
+    np.testing.assert_allclose(land.grad(W[0], np.array([3])), H @ W[0] + land.xi[3],
+                               rtol=1e-15, atol=1e-15)
+    # all n examples: the full gradient (the tilts are centred), to rounding
+    np.testing.assert_allclose(land.grad(W, np.arange(12)), land.grad(W), rtol=1e-14,
+                               atol=1e-14)
+    # one minibatch per row equals the rows one by one, bit for bit
+    idx_rows = np.random.default_rng(6).integers(0, 12, size=(4, 3))
+    G = land.grad(W, idx_rows)
+    for i in range(4):
+        np.testing.assert_array_equal(G[i], land.grad(W[i], idx_rows[i]))
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "match"), [
+    (dict(H=np.ones((2, 3))), ValueError, r"H must be square, got shape \(2, 3\)"),
+    (dict(H=[[1.0, 2.0], [0.0, 1.0]]), ValueError, "H must be symmetric"),
+    (dict(H=[[np.nan, 0.0], [0.0, 1.0]]), ValueError, "H must be finite"),
+    (dict(n=1), ValueError, "n must be >= 2, got 1"),
+    (dict(n=0), ValueError, "n must be >= 2, got 0"),
+    (dict(n=2.5), TypeError, "n must be an integer, got 2.5"),
+    (dict(sigma=-0.1), ValueError, r"sigma must be >= 0.0, got -0.1"),
+    (dict(sigma=np.inf), ValueError, "sigma must be finite, got inf"),
+    (dict(sigma="1"), TypeError, "sigma must be a real number, got '1'"),
+])
+def test_bad_noisy_quadratic_input(kwargs, exc, match):
+    args = dict(H=np.eye(2), n=8, sigma=1.0) | kwargs
+    with pytest.raises(exc, match=match):
+        st.NoisyQuadratic(**args)
+
+
+def test_bad_noisy_quadratic_indices():
+    land = st.NoisyQuadratic(np.eye(3), n=10, sigma=1.0)
+    with pytest.raises(ValueError, match=r"W must have shape \(3,\) or \(B, 3\)"):
+        land.grad(np.zeros(2), np.array([0]))
+    with pytest.raises(ValueError, match=r"idx must lie in \[0, 10\), got values in \[0, 10\]"):
+        land.grad(np.zeros(3), np.array([0, 10]))
+    with pytest.raises(ValueError, match=r"idx must lie in \[0, 10\)"):
+        land.grad(np.zeros(3), np.array([-1]))
+    with pytest.raises(TypeError, match="idx must be an integer array"):
+        land.grad(np.zeros(3), np.array([0.5]))
+    with pytest.raises(ValueError, match=r"idx must have shape \(b,\) or \(B, b\)"):
+        land.grad(np.zeros(3), np.array([], dtype=int))
+    with pytest.raises(ValueError, match=r"idx of shape \(2, 1\) needs W"):
+        land.grad(np.zeros((3, 3)), np.zeros((2, 1), dtype=int))
 
 
 def test_logistic_labels_01_are_converted():

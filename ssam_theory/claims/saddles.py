@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import theory as th
-from ..landscapes import Beale, Landscape, Quadratic
+from ..landscapes import Beale, NoisyQuadratic, Quadratic
 from ..rules import RULES
 from ..trajectory import run
 from ._base import Result, Rules, fmt, make, verdict
@@ -254,45 +254,6 @@ def check_c11(quick: bool = True, rules: Rules | None = None) -> Result:
 
 
 # ------------------------------------------------------------------------------- C12
-
-class NoisyQuadratic(Landscape):
-    r"""A quadratic with per-example linear tilts: additive, seeded gradient noise.
-
-    :math:`f_i(w) = \tfrac12 w^\top H w + \xi_i^\top w`, :math:`i = 1..n`, with the tilts
-    centred (:math:`\sum_i \xi_i = 0`, so the full loss is :math:`\tfrac12 w^\top H w`) and
-    scaled so that every coordinate has variance exactly :math:`\sigma^2` over a uniform
-    draw of :math:`i`. A minibatch of size :math:`B` (with replacement) then has gradient
-    :math:`Hw + \bar\xi` with :math:`\operatorname{Var}\bar\xi_j = \sigma^2/B`; both
-    gradients of a SAM-family step use the same minibatch (SPEC §2).
-
-    Args:
-        H: symmetric ``(d, d)``.
-        n: number of examples.
-        sigma: noise standard deviation :math:`\sigma > 0` per example and coordinate.
-        seed: seed of the tilts.
-    """
-
-    def __init__(self, H, n: int, sigma: float, seed: int = 0):
-        self.base = Quadratic(H)
-        self.dim = self.base.dim
-        self.n = int(n)
-        xi = np.random.default_rng(seed).standard_normal((self.n, self.dim))
-        xi -= xi.mean(axis=0)
-        self.xi = xi * (sigma / xi.std(axis=0))
-
-    def loss(self, W):
-        return self.base.loss(W)
-
-    def grad(self, W, idx=None):
-        g = self.base.grad(W)
-        if idx is None:
-            return g
-        idx = np.asarray(idx)
-        return g + self.xi[idx].mean(axis=-2)
-
-    def hessian(self, w):
-        return self.base.hessian(w)
-
 
 def check_c12(quick: bool = True, rules: Rules | None = None) -> Result:
     """Kim et al.'s MSD gap 2ηt²|λ|³ρ/B between SGD and SAM (USAM) along −|λ|, small t.
