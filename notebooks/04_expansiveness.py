@@ -46,9 +46,10 @@ rng = np.random.default_rng(SEED)
 # %% [markdown]
 # ## One-step expansiveness on a quadratic (C08)
 #
-# For each rule and η we apply one step to pairs w, v = w + εu (u a random unit vector,
-# ε = 10⁻⁶‖w‖, w at distance r from the minimizer) and take the largest
-# ‖G(w) − G(v)‖/‖w − v‖ over the pairs: a lower estimate of the local Lipschitz constant.
+# For each rule and η, `st.expansiveness` applies one step to pairs w, v = w + εu (u a random
+# unit vector, ε = 10⁻⁶‖w‖, w at distance r from the minimizer) and returns
+# ‖G(w) − G(v)‖/‖w − v‖ per pair; the largest over the pairs is a lower estimate of the local
+# Lipschitz constant.
 
 
 # %%
@@ -61,27 +62,19 @@ def pairs(n, radius):
     return W, W + 1e-6 * radius * U
 
 
-def expansion(rule, lr_rows, W, V):
-    """‖G(w) − G(v)‖ / ‖w − v‖ for one step of `rule` on every row."""
-    opt = st.optimizer(rule, lr=lr_rows, rho=RHO)
-    Gw, _ = opt.step(W, None, f.grad)
-    Gv, _ = opt.step(V, None, f.grad)
-    return np.linalg.norm(Gw - Gv, axis=1) / np.linalg.norm(W - V, axis=1)
-
-
 f = st.Quadratic.from_eigenvalues(EIGENVALUES, seed=SEED)
 lam = np.array(EIGENVALUES)
 lrs = np.linspace(0.005, 0.3, N_LR)
 W, V = pairs(N_LR * PAIRS, 1.0)
 lr_rows = np.repeat(lrs, PAIRS)
-sup_lr = {rule: expansion(rule, lr_rows, W, V).reshape(N_LR, PAIRS).max(axis=1)
-          for rule in st.RULES}
+sup_lr = {rule: st.expansiveness(st.optimizer(rule, lr=lr_rows, rho=RHO), f, W, V)
+          .reshape(N_LR, PAIRS).max(axis=1) for rule in st.RULES}
 
 dists = np.geomspace(1e-4, 10.0, N_DIST)
 Wd, Vd = zip(*(pairs(PAIRS, r) for r in dists))
 Wd, Vd = np.concatenate(Wd), np.concatenate(Vd)
 lr_fixed = 0.05
-sup_dist = {rule: expansion(rule, np.full(Wd.shape[0], lr_fixed), Wd, Vd)
+sup_dist = {rule: st.expansiveness(st.optimizer(rule, lr=lr_fixed, rho=RHO), f, Wd, Vd)
             .reshape(N_DIST, PAIRS).max(axis=1) for rule in st.RULES}
 
 # %%

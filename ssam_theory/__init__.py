@@ -6,6 +6,7 @@
 
 from . import claims, data, linear, theory
 from .data import Dataset, neighbour
+from .expansion import expansiveness, jacobian_expansiveness
 from .landscapes import Beale, Landscape, LeastSquares, Logistic, NoisyQuadratic, Quadratic
 from .rules import (
     RULES,
@@ -39,6 +40,8 @@ __all__ = [
     "Trajectory",
     "claims",
     "data",
+    "expansiveness",
+    "jacobian_expansiveness",
     "linear",
     "minibatch_indices",
     "neighbour",
