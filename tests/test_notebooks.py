@@ -107,6 +107,13 @@ def test_notebook_is_in_sync_with_its_percent_pair(path):
 
 
 @pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
+def test_notebook_carries_the_python3_kernelspec(path):
+    # so Jupyter opens it without asking for a kernel (the .py pair carries no metadata)
+    kernel = nbformat.read(path, as_version=4).metadata.get("kernelspec", {})
+    assert kernel.get("name") == "python3" and kernel.get("language") == "python", path.name
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
 def test_first_code_cell_is_the_tagged_parameter_cell(path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
