@@ -37,7 +37,7 @@ def test_ruff_clean():
 
 
 def test_readme_claims_table_is_the_generated_one():
-    """The README's claims table is a copy of figures/claims.md made by `reproduce`, never typed."""
+    """README's claims table: a copy of figures/claims.md made by `reproduce`, never typed."""
     from ssam_theory.reproduce import README_END, README_START, readme_claims_block
 
     text = (ROOT / "README.md").read_text()
@@ -60,7 +60,8 @@ def test_sync_readme_replaces_only_the_marked_block(tmp_path):
 
     report = tmp_path / "figures" / "claims.md"
     report.parent.mkdir()
-    """README's claims table: a copy of figures/claims.md made by `reproduce`, never typed."""
+    report.write_text("# r\n\n| id | claim |\n|---|---|\n| C01 | [a](a.png) |\n\n"
+                      "Verdicts: 1 holds.\n")
     readme = tmp_path / "README.md"
     readme.write_text(f"top\n{README_START}\nold\n{README_END}\nbottom\n")
     assert sync_readme(readme, report)
