@@ -164,8 +164,8 @@ def _index_sequence(landscape, steps, B, batch_size, seed, indices):
             raise ValueError("seed only applies to stochastic runs; pass batch_size too")
         return None
     if not hasattr(landscape, "n"):
-        raise ValueError(f"stochastic runs need a data landscape (LeastSquares, Logistic), "
-                         f"got {landscape!r}")
+        raise ValueError("stochastic runs need a data landscape (LeastSquares, Logistic, "
+                         f"NoisyQuadratic), got {landscape!r}")
     if indices is not None:
         if batch_size is not None:
             raise ValueError("pass either indices or batch_size, not both")
