@@ -4,8 +4,9 @@
 >>> opt = st.optimizer("ssam", lr=0.1, rho=0.05)
 """
 
-from . import claims, data, linear, theory
+from . import claims, data, diffusion, linear, theory
 from .data import Dataset, neighbour
+from .diffusion import NOISE_SETTINGS, SaddleMSD, StepOracle, noise_pattern, saddle_msd
 from .expansion import expansiveness, jacobian_expansiveness
 from .landscapes import Beale, Landscape, LeastSquares, Logistic, NoisyQuadratic, Quadratic
 from .rules import (
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DIVERGENCE_NORM",
+    "NOISE_SETTINGS",
     "RULES",
     "Beale",
     "Dataset",
@@ -35,20 +37,25 @@ __all__ = [
     "Optimizer",
     "Outcome",
     "Quadratic",
+    "SaddleMSD",
     "StepInfo",
+    "StepOracle",
     "SweepResult",
     "Trajectory",
     "claims",
     "data",
+    "diffusion",
     "expansiveness",
     "jacobian_expansiveness",
     "linear",
     "minibatch_indices",
     "neighbour",
+    "noise_pattern",
     "optimizer",
     "renormalization_factor",
     "row_norm",
     "run",
+    "saddle_msd",
     "sweep",
     "theory",
 ]

@@ -325,8 +325,9 @@ class NoisyQuadratic(Landscape):
         \qquad \operatorname{Var} \bar\xi_{I,j} = \sigma^2 / b,
 
     and both gradients of a SAM-family step use the same minibatch (SPEC §2), so the
-    perturbation and the perturbed gradient see the same tilt. This is the setting of Kim
-    et al.'s diffusion analysis of SAM near saddles (claim C12).
+    perturbation and the perturbed gradient see the same tilt. Claim C12 also uses it in
+    Kim et al.'s diffusion setting, where only the descent gradient sees the tilt
+    (:mod:`ssam_theory.diffusion`).
 
     Args:
         H: symmetric ``(d, d)`` matrix, may be indefinite (see :class:`Quadratic`).

@@ -61,6 +61,7 @@ __all__ = [
     "usam_min_grad_sq_bound",
     "usam_saddle_max_lr",
     "usam_saddle_msd",
+    "usam_saddle_msd_kim",
     "usam_saddle_multiplier",
 ]
 
@@ -342,9 +343,25 @@ usam_saddle_msd = Formula(
     "E[y_k²] of USAM (Kim et al.'s SAM) from a saddle when both gradients of a step use the "
     "same minibatch (SPEC §2): g̃_y = −|λ|(y + ρg_y) + ξ with g_y = −|λ|y + ξ, so "
     "y_{k+1} = (1 + η|λ|(1 − ρ|λ|))y_k − η(1 − ρ|λ|)ξ_k: the noise is scaled by "
-    "(1 − ρ|λ|) as well as the drift, and the MSD gap to SGD is O(t) "
-    "(≈ 2ρ|λ|·ηs·t for small t = kη), not only the O(t²) of Kim et al.'s Thm 2.",
+    "(1 − ρ|λ|) as well as the drift, and the MSD gap to SGD is O(t): to leading order in "
+    "η at fixed t = kη it is ηsρ|λ|(2 − ρ|λ|)·t + O(ηt²) (≈ 2ρ|λ|·ηs·t for ρ|λ| ≪ 1; "
+    "tests/test_theory.py), not the O(t²) of Kim et al.'s Thm 2 (usam_saddle_msd_kim).",
     "C12 [derived]")
+
+usam_saddle_msd_kim = Formula(
+    "usam_saddle_msd_kim", _msd(1 + eta * lam * (1 - rho * lam), 1),
+    [("lr", eta), ("rho", rho), ("lam", lam), ("noise", _noise), ("steps", _k)],
+    "E[y_k²] of USAM (Kim et al.'s SAM) from a saddle along curvature −|λ| in Kim et al.'s "
+    "noise model as reconstructed here: SAM's gradient noise equals SGD's in law, only the "
+    "drift changes (realised by st.diffusion: perturbation from the full gradient, "
+    "e = ρ∇f(w), descent gradient ∇f(w + e) + ξ_k with SGD's minibatch noise), so "
+    "y_{k+1} = (1 + η|λ|(1 − ρ|λ|))y_k − ηξ_k and "
+    "E y_k² = η²s(m^{2k} − 1)/(m² − 1), m = 1 + η|λ|(1 − ρ|λ|). At fixed t = kη, to leading "
+    "order in η, the gap to SGD is ηs[(e^{2|λ|t} − 1)/(2|λ|) − (e^{2m't} − 1)/(2m')], "
+    "m' = |λ|(1 − ρ|λ|), = ηsρλ²t² + O(ηt³): the O(t) terms cancel, and with the "
+    "Hessian-proportional noise s = 2|λ|/B it is Kim et al.'s 2ηt²|λ|³ρ/B "
+    "(tests/test_theory.py).",
+    "C12 [derived; model of Kim et al., arXiv:2301.06308, Thm 2]")
 
 
 # ---------------------------------------------------------------------------------------
@@ -424,8 +441,8 @@ FORMULAS: dict[str, Formula] = {
         sam_transverse_multiplier, sam_edge, gd_expansiveness, usam_expansiveness,
         usam_saddle_multiplier, usam_saddle_max_lr, sam_trap_radius, sam_trap_max_lr,
         sam_trap_max_curvature, sam_saddle_cycle_multiplier,
-        kim_msd_gap, sgd_saddle_msd, usam_saddle_msd, hardt_bound, usam_descent_coefficient,
-        usam_descent_bound,
+        kim_msd_gap, sgd_saddle_msd, usam_saddle_msd, usam_saddle_msd_kim, hardt_bound,
+        usam_descent_coefficient, usam_descent_bound,
         usam_min_grad_sq_bound, nssam_contraction, nssam_rate,
         nssam_rate_lr_range,
     )

@@ -90,8 +90,10 @@ REGISTRY: tuple[Claim, ...] = (
           r"With gradient noise, SAM's mean-square displacement along the negative-curvature "
           r"direction trails SGD's by $2\eta t^2|\lambda|^3\rho/B$ for small $t$.",
           "peer: Kim et al. 2023, Thm 2",
-          "NoisyQuadratic diag(1, −1), per-example noise variance 2|λ|, B = 4, same minibatch "
-          "for both gradients; escape times of all rules at two noise levels",
+          "NoisyQuadratic diag(1, −1), per-example noise variance 2|λ|, B = 4, |λ|t = 0.002; "
+          "judged in Kim's setting (perturbation from the full gradient, SGD's noise in the "
+          "descent gradient), same minibatch for both gradients (SPEC §2) reported; escape "
+          "times of all rules at two noise levels",
           saddles.check_c12),
     Claim("C13", "Hardt et al.'s stability bound",
           r"Convex, $\beta$-smooth, $L$-Lipschitz per-example losses, $\eta \le 2/\beta$, "
