@@ -23,6 +23,7 @@ import asyncio
 import os
 import re
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,20 +121,25 @@ async def _execute(path: Path, out: Path, quick: bool, gate: asyncio.Semaphore) 
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from traitlets.config import Config
 
     async with gate:
         start = time.perf_counter()
         nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(nb, timeout=QUICK_TIMEOUT if quick else FULL_TIMEOUT,
-                                kernel_name="python3", allow_errors=False,
-                                resources={"metadata": {"path": str(path.parent)}})
         error = None
-        try:
-            await client.async_execute(env=_kernel_env(out, quick), cwd=str(path.parent))
-        except (CellExecutionError, CellTimeoutError) as exc:
-            error = str(exc)
-        except Exception as exc:  # a kernel that dies is reported, not raised
-            error = f"{type(exc).__name__}: {exc}"
+        # the kernel talks over local IPC sockets in a private temporary directory (no TCP port)
+        with tempfile.TemporaryDirectory(prefix="ssam-kernel-") as sockets:
+            ipc = Config({"KernelManager": {"transport": "ipc",
+                                            "ip": str(Path(sockets) / "kernel")}})
+            client = NotebookClient(nb, timeout=QUICK_TIMEOUT if quick else FULL_TIMEOUT,
+                                    kernel_name="python3", allow_errors=False, config=ipc,
+                                    resources={"metadata": {"path": str(path.parent)}})
+            try:
+                await client.async_execute(env=_kernel_env(out, quick), cwd=str(path.parent))
+            except (CellExecutionError, CellTimeoutError) as exc:
+                error = str(exc)
+            except Exception as exc:  # a kernel that dies is reported, not raised
+                error = f"{type(exc).__name__}: {exc}"
         return NotebookRun(path.stem, time.perf_counter() - start, error)
 
 
