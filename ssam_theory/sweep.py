@@ -24,15 +24,18 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import dataclasses
 import enum
+import functools
 import hashlib
 import io
 import json
 import numbers
 import os
+import pickle
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +43,7 @@ import numpy as np
 
 from . import _validate as v
 from .landscapes import Landscape
-from .rules import RULES, optimizer, row_norm
+from .rules import RULES, Optimizer, optimizer, row_norm
 from .trajectory import DIVERGENCE_NORM, minibatch_indices
 
 __all__ = ["Outcome", "SweepResult", "add_parser", "landscape_fingerprint", "parse_range",
@@ -191,6 +194,18 @@ class _Spec:
     trap_radius: float
     escape_radius: float
     batch_size: int | None
+    make_optimizer: Callable[..., Optimizer] | None = None  # None: st.optimizer(name, ...)
+    factory_options: dict = field(default_factory=dict)  # the options given to the factory
+
+
+def _build(spec: _Spec, lr, rho) -> Optimizer:
+    """The chunk's optimizer: ``st.optimizer(name, ...)`` or the caller's factory."""
+    if spec.make_optimizer is None:
+        return optimizer(spec.name, lr=lr, rho=rho, **spec.options)
+    opt = spec.make_optimizer(lr, rho, **spec.factory_options)
+    if not isinstance(opt, Optimizer):
+        raise TypeError(f"make_optimizer must return an Optimizer, got {opt!r}")
+    return opt
 
 
 def _run_chunk(spec: _Spec, lr, rho, seed_pos, w0_table, seed_values) -> dict:
@@ -199,7 +214,7 @@ def _run_chunk(spec: _Spec, lr, rho, seed_pos, w0_table, seed_values) -> dict:
     B = lr.shape[0]
     layout = _layout(f)
     W = np.asarray(w0_table[seed_pos], order=layout)  # a fresh (B, d) array
-    opt = optimizer(spec.name, lr=lr, rho=rho, **spec.options)
+    opt = _build(spec, lr, rho)
     state = opt.init(W)
     outcome = np.full(B, Outcome.BOUNDED, dtype=np.int8)
     event = np.full(B, -1, dtype=np.int64)
@@ -339,7 +354,7 @@ def sweep(landscape: Landscape, name: str, lr, rho, steps: int, seeds=1, w0=None
           grad_tol: float | None = 1e-8, patience: int = 5, trap_radius: float = 1e-3,
           escape_radius: float = 1.0, divergence_norm: float = DIVERGENCE_NORM,
           batch_size: int | None = None, chunk_size: int | None = None,
-          **options) -> SweepResult:
+          make_optimizer: Callable[..., Optimizer] | None = None, **options) -> SweepResult:
     r"""Run rule ``name`` for every :math:`(\eta, \rho, \text{seed})` and classify each row.
 
     Every configuration is one row :math:`w_t` of a batch updated by
@@ -395,6 +410,19 @@ def sweep(landscape: Landscape, name: str, lr, rho, steps: int, seeds=1, w0=None
             (default :data:`ssam_theory.DIVERGENCE_NORM`).
         batch_size: stochastic mode on a data landscape (minibatches of this size).
         chunk_size: rows per chunk; default about :math:`2^{15}/d` (at least 256).
+        make_optimizer: ``None`` (build rule ``name`` with :func:`ssam_theory.optimizer`) or a
+            factory ``(lr, rho, **options) -> Optimizer`` called once per chunk with the
+            chunk's ``(B,)`` arrays of :math:`\eta`, :math:`\rho` and the ``options`` given
+            here (for example an injected rule of :mod:`ssam_theory.claims`); ``name`` is
+            then only the result's label (it must still be a rule of
+            :data:`ssam_theory.RULES`). With a process executor it must be picklable: a
+            module-level function or a :func:`functools.partial` of one (a ``TypeError``
+            says so otherwise). With ``cache_dir`` it must be reproducibly identifiable: a
+            module-level function, or a :func:`functools.partial` of one whose arguments
+            have a stable ``repr`` (no ``0x`` addresses); the cache key then covers its
+            qualified name, its bytecode and constants and the partial's arguments (not
+            functions it calls: clear the cache if those change). Lambdas and closures with
+            ``cache_dir`` raise ``ValueError``.
         **options: optimizer options (``truncate``, ``adaptive``, ``momentum``,
             ``weight_decay``, ``eps``) of :func:`ssam_theory.optimizer`.
 
@@ -420,6 +448,9 @@ def sweep(landscape: Landscape, name: str, lr, rho, steps: int, seeds=1, w0=None
                        progress, saddle, grad_tol, patience, trap_radius, escape_radius,
                        divergence_norm, batch_size, chunk_size, options)
     spec, lr, rho, seeds, w0_table, chunk_size, settings = args
+    if make_optimizer is not None:
+        spec, settings, identity = _check_factory(make_optimizer, spec, settings, lr, rho,
+                                                  options, executor, cache_dir)
     shape = (lr.size, rho.size, seeds.size)
     n = int(np.prod(shape))
     d = landscape.dim
@@ -427,7 +458,8 @@ def sweep(landscape: Landscape, name: str, lr, rho, steps: int, seeds=1, w0=None
            "final_loss": np.empty(n), "final_grad_norm": np.empty(n),
            "final_w": np.empty((n, d))}
     n_chunks = -(-n // chunk_size)
-    key = _cache_key(settings, lr, rho, seeds, w0_table, chunk_size)
+    key = _cache_key(settings, lr, rho, seeds, w0_table, chunk_size,
+                     None if make_optimizer is None else identity)
     cache = None if cache_dir is None else Path(cache_dir)
     stats = {"row_steps": 0, "chunks": n_chunks, "computed": 0, "loaded": 0,
              "recomputed": 0}
@@ -614,6 +646,80 @@ def _check_args(landscape, name, lr, rho, steps, seeds, w0, executor, cache_dir,
     return spec, lr, rho, seeds, w0_table, chunk_size, settings
 
 
+def _check_factory(make_optimizer, spec, settings, lr, rho, options, executor, cache_dir):
+    """Validate ``make_optimizer``; return the spec and settings using it and its cache
+    identity (``None`` if it has none: then ``cache_dir`` is refused)."""
+    if not callable(make_optimizer):
+        raise TypeError(f"make_optimizer must be None or a callable (lr, rho, **options) -> "
+                        f"Optimizer, got {make_optimizer!r}")
+    opt = make_optimizer(float(lr[0]), float(rho[0]), **options)
+    if not isinstance(opt, Optimizer):
+        raise TypeError(f"make_optimizer must return an Optimizer, got {opt!r} from "
+                        f"{make_optimizer!r}")
+    opts = {k: getattr(opt, k) for k in _OPTION_NAMES}
+    identity = _factory_identity(make_optimizer)
+    if cache_dir is not None and identity is None:
+        raise ValueError(f"cache_dir needs a make_optimizer that can be identified "
+                         f"reproducibly (a module-level function or a functools.partial of "
+                         f"one with plain arguments), got {make_optimizer!r}")
+    if executor is not None:
+        _check_picklable(make_optimizer, executor)
+    label = _factory_label(make_optimizer)
+    spec = dataclasses.replace(spec, make_optimizer=make_optimizer, options=opts,
+                               factory_options=dict(options))
+    settings = {**settings, "options": opts, "make_optimizer": label}
+    return spec, settings, identity
+
+
+def _factory_label(fn) -> str:
+    """A readable description of a factory (stored in the settings)."""
+    if isinstance(fn, functools.partial):
+        args = [repr(a) for a in fn.args] + [f"{k}={val!r}" for k, val in
+                                             sorted(fn.keywords.items())]
+        return f"functools.partial({_factory_label(fn.func)}, {', '.join(args)})"
+    mod = getattr(fn, "__module__", None) or "?"
+    return f"{mod}.{getattr(fn, '__qualname__', type(fn).__qualname__)}"
+
+
+def _factory_identity(fn) -> str | None:
+    """Qualified name + bytecode/constants (+ a partial's arguments), or ``None`` when that
+    does not pin the factory down (lambdas, closures, callables objects, ``0x`` reprs)."""
+    if isinstance(fn, functools.partial):
+        inner = _factory_identity(fn.func)
+        parts = [repr(a) for a in fn.args] + [f"{k}={val!r}" for k, val in
+                                              sorted(fn.keywords.items())]
+        if inner is None or any(" at 0x" in p or "<" in p for p in parts):
+            return None
+        return f"partial({inner}; {'; '.join(parts)})"
+    code = getattr(fn, "__code__", None)
+    qual = getattr(fn, "__qualname__", "")
+    if code is None or "<" in qual or getattr(fn, "__closure__", None):
+        return None
+    h = hashlib.sha256(code.co_code)
+    h.update(repr((code.co_consts, code.co_names, fn.__defaults__,
+                   fn.__kwdefaults__)).encode())
+    if " at 0x" in repr(code.co_consts) + repr(fn.__defaults__) + repr(fn.__kwdefaults__):
+        return None
+    return f"{fn.__module__}.{qual}#{h.hexdigest()[:16]}"
+
+
+def _check_picklable(fn, executor) -> None:
+    """A process pool pickles the factory with :mod:`pickle`, Dask with cloudpickle."""
+    if isinstance(executor, cf.ThreadPoolExecutor):
+        return
+    dumps = pickle.dumps
+    if _is_dask_client(executor):
+        import cloudpickle
+
+        dumps = cloudpickle.dumps
+    try:
+        dumps(fn)
+    except Exception as exc:
+        raise TypeError(f"make_optimizer must be picklable to run on {executor!r} (use a "
+                        f"module-level function or a functools.partial of one), got "
+                        f"{fn!r}: {exc}") from None
+
+
 def _listify(x):
     return list(x) if isinstance(x, (range, tuple)) else x
 
@@ -678,12 +784,14 @@ def landscape_fingerprint(landscape: Landscape) -> str:
     return h.hexdigest()
 
 
-def _cache_key(settings, lr, rho, seeds, w0_table, chunk_size) -> str:
+def _cache_key(settings, lr, rho, seeds, w0_table, chunk_size, factory=None) -> str:
     """SHA-256 (first 32 hex digits) of the settings (incl. version and landscape
-    fingerprint), the coordinates, the starts and the chunk size (which fixes each chunk's
-    rows)."""
+    fingerprint), the coordinates, the starts, the chunk size (which fixes each chunk's
+    rows) and, if any, the identity of ``make_optimizer`` (default sweeps: unchanged key)."""
     h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     h.update(f"chunk_size={chunk_size}".encode())
+    if factory is not None:
+        h.update(f"make_optimizer={factory}".encode())
     for a in (lr, rho, seeds, w0_table):
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(np.ascontiguousarray(a).tobytes())

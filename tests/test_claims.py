@@ -165,3 +165,19 @@ def test_wrong_rule_makes_the_claim_fail(cid, rules):
     (_, result), = run_checks([cid], quick=True, rules=rules)
     assert result.verdict != "holds"
     assert result.verdict == "inconclusive" or result.evidence["counterexample"]
+
+
+def test_c11_uses_the_injected_rule():
+    """C11 sweeps the rules it is given: "ssam" built as USAM (SSAM without
+    renormalization) makes SSAM's stuck fractions exactly USAM's in every cell, so no cell
+    separates them; the toolkit's own SSAM differs from USAM in some cell."""
+    from ssam_theory.claims.saddles import check_c11
+
+    own = check_c11(quick=True)
+    wrong = check_c11(quick=True, rules={"ssam": usam_as})
+    for label in ("saddle ½(x²−y²)", "Beale"):
+        a, b = own.evidence[label], wrong.evidence[label]
+        assert a["stuck"]["ssam"] != a["stuck"]["usam"]
+        assert b["stuck"]["ssam"] == b["stuck"]["usam"] == a["stuck"]["usam"]
+        assert b["ssam_better_cells"] == b["ssam_worse_cells"] == 0
+    assert wrong.measured != own.measured

@@ -235,6 +235,78 @@ def test_dask_local_cluster_equals_serial(monkeypatch):
     assert remote.identical(serial)
 
 
+# ---------------------------------------------------------------------------------------------
+# make_optimizer: an injected rule in place of st.optimizer(name, ...)
+
+HOOK_KW = dict(lr=np.geomspace(0.01, 1.9, 4), rho=np.geomspace(0.01, 10.0, 4), steps=300,
+               seeds=2, saddle=np.zeros(2), chunk_size=11)
+SADDLE = st.Quadratic(np.diag([1.0, -1.0]))
+
+
+def _same_arrays(a, b):
+    names = ("lr", "rho", "seeds", "w0", "outcome", "event_step", "final_loss",
+             "final_grad_norm", "final_w")
+    return all(sweep_mod._bits_equal(getattr(a, k), getattr(b, k)) for k in names)
+
+
+def test_make_optimizer_equals_default_and_differs_for_another_rule():
+    import functools
+
+    plain = st.sweep(SADDLE, "ssam", **HOOK_KW)
+    assert "make_optimizer" not in plain.settings  # default settings (and cache key) unchanged
+    hooked = st.sweep(SADDLE, "ssam", make_optimizer=functools.partial(st.optimizer, "ssam"),
+                      **HOOK_KW)
+    assert _same_arrays(plain, hooked)
+    assert hooked.settings["rule"] == "ssam"  # name stays the label
+    assert "ssam_theory.rules.optimizer" in hooked.settings["make_optimizer"]
+    # "ssam" built as USAM (SSAM without renormalization): exactly USAM's sweep, not SSAM's
+    wrong = st.sweep(SADDLE, "ssam", make_optimizer=functools.partial(st.optimizer, "usam"),
+                     **HOOK_KW)
+    usam = st.sweep(SADDLE, "usam", **HOOK_KW)
+    assert _same_arrays(wrong, usam)
+    assert not np.array_equal(wrong.outcome, plain.outcome)
+    # options reach the factory
+    mom = st.sweep(SADDLE, "usam", make_optimizer=functools.partial(st.optimizer, "usam"),
+                   momentum=0.5, **HOOK_KW)
+    assert _same_arrays(mom, st.sweep(SADDLE, "usam", momentum=0.5, **HOOK_KW))
+    assert mom.settings["options"]["momentum"] == 0.5
+
+
+def test_make_optimizer_process_pool_and_cache(tmp_path):
+    import functools
+
+    kw = HOOK_KW | {"steps": 100}
+    usam = functools.partial(st.optimizer, "usam")
+    serial = st.sweep(SADDLE, "ssam", make_optimizer=usam, **kw)
+    with cf.ProcessPoolExecutor(max_workers=2) as ex:
+        pooled = st.sweep(SADDLE, "ssam", make_optimizer=usam, executor=ex, **kw)
+        with pytest.raises(TypeError, match="make_optimizer must be picklable"):
+            st.sweep(SADDLE, "ssam", executor=ex, **kw,
+                     make_optimizer=lambda lr, rho, **o: st.optimizer("usam", lr, rho, **o))
+    assert pooled.identical(serial)
+    st.sweep(SADDLE, "ssam", cache_dir=tmp_path, **kw)  # the default rule's chunks ...
+    first = st.sweep(SADDLE, "ssam", make_optimizer=usam, cache_dir=tmp_path, **kw)
+    assert first.stats["loaded"] == 0  # ... are not loaded for the injected rule
+    again = st.sweep(SADDLE, "ssam", make_optimizer=usam, cache_dir=tmp_path, **kw)
+    assert again.stats["loaded"] == again.stats["chunks"] and again.identical(serial)
+    sam = functools.partial(st.optimizer, "sam")
+    assert st.sweep(SADDLE, "ssam", make_optimizer=sam, cache_dir=tmp_path,
+                    **kw).stats["loaded"] == 0
+    with pytest.raises(ValueError, match="make_optimizer"):  # a closure cannot be identified
+        st.sweep(SADDLE, "ssam", cache_dir=tmp_path, **kw,
+                 make_optimizer=lambda lr, rho, **o: st.optimizer("usam", lr, rho, **o))
+
+
+@pytest.mark.parametrize("factory", [
+    "usam",  # not callable
+    lambda lr, rho, **o: None,  # does not return an Optimizer
+    lambda lr, rho, **o: {"lr": lr},
+])
+def test_bad_make_optimizer_raises(factory):
+    with pytest.raises(TypeError, match="make_optimizer"):
+        st.sweep(SADDLE, "ssam", lr=0.1, rho=0.1, steps=10, make_optimizer=factory)
+
+
 def test_progress_bar(capsys):
     st.sweep(DIAG, "sgd", lr=0.1, rho=0.0, steps=5, progress=False)
     st.sweep(DIAG, "sgd", lr=0.1, rho=0.0, steps=5)  # None: stderr is not a TTY under pytest

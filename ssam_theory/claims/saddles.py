@@ -6,6 +6,8 @@ saddle at the origin; C11 also uses Beale's function (saddle at (0, 1)).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import theory as th
@@ -198,8 +200,8 @@ def check_c11(quick: bool = True, rules: Rules | None = None) -> Result:
     *escaped* otherwise. "SSAM mitigates getting stuck" is read cell by cell against its
     base rule USAM (the paper's SSAM renormalizes USAM): it holds in a cell where SSAM is
     stuck less often than USAM, fails where more often. Also reported: NSSAM against SAM.
-    The sweep engine builds the rules by name (st.optimizer), so injected rules do not
-    apply to this check.
+    Each rule is built from ``rules`` (``make``), passed to the sweep engine as its
+    ``make_optimizer``, so an injected wrong rule changes the diagram.
     """
     from ..sweep import Outcome, sweep
 
@@ -217,8 +219,10 @@ def check_c11(quick: bool = True, rules: Rules | None = None) -> Result:
     for label, f, s, lrs, rhos in cases:
         stuck = {}
         for name in RULES:
+            factory = None if rules is None else functools.partial(make, rules, name)
             res = sweep(f, name, lr=lrs, rho=rhos if name != "sgd" else 0.0, steps=steps,
-                        seeds=seeds, saddle=s, escape_radius=1.0, progress=False)
+                        seeds=seeds, saddle=s, escape_radius=1.0, progress=False,
+                        make_optimizer=factory)
             frac = res.fraction(Outcome.TRAPPED) + res.fraction(Outcome.BOUNDED)
             stuck[name] = np.broadcast_to(frac, (lrs.size, rhos.size))
         diff = stuck["ssam"] - stuck["usam"]
