@@ -683,7 +683,7 @@ def _factory_label(fn) -> str:
 
 def _factory_identity(fn) -> str | None:
     """Qualified name + bytecode/constants (+ a partial's arguments), or ``None`` when that
-    does not pin the factory down (lambdas, closures, callables objects, ``0x`` reprs)."""
+    does not pin the factory down (lambdas, closures, callable objects, ``0x`` reprs)."""
     if isinstance(fn, functools.partial):
         inner = _factory_identity(fn.func)
         parts = [repr(a) for a in fn.args] + [f"{k}={val!r}" for k, val in
