@@ -222,7 +222,8 @@ save_figure(fig, NB, "beale_paths")
 # minibatch (common random numbers). `st.saddle_msd` runs two noise settings
 # (`ssam_theory.diffusion`):
 #
-# * **same minibatch** (the package's rules): both gradients of USAM's step see the minibatch, so its noise
+# * **same minibatch** (the package's rules): both gradients of USAM's step see the minibatch,
+#   so its noise
 #   is scaled by (1 − ρ|λ|) as well as its drift (`theory.usam_saddle_msd`);
 # * **Kim's setting**: perturbation from the full gradient, descent gradient with SGD's
 #   minibatch noise, so SAM's noise is SGD's and only the drift differs

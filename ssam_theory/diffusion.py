@@ -118,8 +118,8 @@ def noise_pattern(opt: Optimizer, setting: str) -> tuple[bool, ...]:
     """Which gradient calls of one step of ``opt`` see the minibatch, in ``setting``.
 
     ``sgd``: ``(True,)`` in every setting. Other rules: ``(True, True)`` for
-    ``"same_minibatch"`` (the package's rules), ``(False, True)`` for ``"kim"`` (perturbation from the
-    full gradient, descent gradient with SGD's minibatch noise).
+    ``"same_minibatch"`` (the package's rules), ``(False, True)`` for ``"kim"``
+    (perturbation from the full gradient, descent gradient with SGD's minibatch noise).
     """
     if not isinstance(opt, Optimizer):
         raise TypeError(f"opt must be an Optimizer from ssam_theory.optimizer, got {opt!r}")
