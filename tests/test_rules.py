@@ -1,4 +1,4 @@
-"""The update rules against their equations: hand-computed steps, every option, single and batched."""
+"""The update rules against their equations: hand-computed steps, every option, batched."""
 
 import itertools
 import math

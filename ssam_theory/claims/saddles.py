@@ -275,7 +275,8 @@ def check_c12(quick: bool = True, rules: Rules | None = None) -> Result:
       errors of 2ηt²|λ|³ρ/B; the truncation (theory.usam_saddle_msd_kim's exact gap minus
       the t² term) must be below one standard error, else inconclusive.
     * the package's rules (reported as a finding): both gradients of a step on the same
-      minibatch, which scales SAM's noise by (1 − ρ|λ|): an O(t) gap, compared with theory.usam_saddle_msd.
+      minibatch, which scales SAM's noise by (1 − ρ|λ|): an O(t) gap, compared with
+      theory.usam_saddle_msd.
 
     Also: escape times (first ‖w‖ > 1) of all five rules at two noise levels (the package's rules
     setting).
