@@ -18,6 +18,7 @@ import numpy as np
 import ssam_theory as st
 
 from . import __version__
+from ._extras import MissingExtraError
 from .reproduce import NOTEBOOKS
 
 # ---- check
@@ -288,7 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except MissingExtraError as exc:  # one line naming the extra, no traceback
+        print(f"ssam-theory: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,12 +16,18 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import sympy as sp
-from scipy.special import expit
 
 from . import _validate as v
 
 __all__ = ["Beale", "Landscape", "LeastSquares", "Logistic", "NoisyQuadratic", "Quadratic"]
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    """The logistic sigmoid 1/(1 + e^{−x}): ``scipy.special.expit``, imported on first use
+    (loading ``scipy.special`` costs more than importing the whole package)."""
+    from scipy.special import expit
+
+    return expit(x)
 
 
 def _rows_times(W: np.ndarray, M: np.ndarray) -> np.ndarray:
@@ -128,21 +134,36 @@ def random_rotation(d: int, seed) -> np.ndarray:
     return Q * np.sign(np.diag(R))
 
 
-# Beale's function, written once in sympy; gradient and Hessian are derived from it.
-_bx, _by = sp.symbols("x y", real=True)
-BEALE_EXPR = ((sp.Rational(3, 2) - _bx + _bx * _by) ** 2
-              + (sp.Rational(9, 4) - _bx + _bx * _by**2) ** 2
-              + (sp.Rational(21, 8) - _bx + _bx * _by**3) ** 2)
+# Beale's function, written once in sympy; gradient and Hessian are derived from it. Built on
+# first use (``BEALE_EXPR`` is a lazy module attribute), so importing the package needs no sympy.
+@functools.cache
+def _beale_expr():
+    import sympy as sp
+
+    x, y = sp.symbols("x y", real=True)
+    expr = ((sp.Rational(3, 2) - x + x * y) ** 2
+            + (sp.Rational(9, 4) - x + x * y**2) ** 2
+            + (sp.Rational(21, 8) - x + x * y**3) ** 2)
+    return expr, (x, y)
 
 
 @functools.cache
 def _beale_functions():
-    grad = [sp.diff(BEALE_EXPR, s) for s in (_bx, _by)]
-    hess = sp.hessian(BEALE_EXPR, (_bx, _by))
+    import sympy as sp
+
+    expr, (x, y) = _beale_expr()
+    grad = [sp.diff(expr, s) for s in (x, y)]
+    hess = sp.hessian(expr, (x, y))
     mods = "numpy"
-    return (sp.lambdify((_bx, _by), BEALE_EXPR, mods),
-            sp.lambdify((_bx, _by), grad, mods),
-            sp.lambdify((_bx, _by), hess, mods))
+    return (sp.lambdify((x, y), expr, mods),
+            sp.lambdify((x, y), grad, mods),
+            sp.lambdify((x, y), hess, mods))
+
+
+def __getattr__(name):
+    if name == "BEALE_EXPR":  # the sympy expression of Beale's function
+        return _beale_expr()[0]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Beale(Landscape):
@@ -287,7 +308,7 @@ class Logistic(_DataLandscape):
         W = self._iterates(W)
         Xb, yb = (self.X, self.y) if idx is None else self._minibatch(W, idx)
         m = yb * self._margins(W, Xb)
-        g = self._combine(-yb * expit(-m), Xb)
+        g = self._combine(-yb * _expit(-m), Xb)
         if self.l2:
             g = g + self.l2 * W
         return g
@@ -297,7 +318,7 @@ class Logistic(_DataLandscape):
         if w.ndim != 1:
             raise ValueError(f"w must have shape ({self.dim},), got shape {w.shape}")
         m = self.y * (self.X @ w)
-        s = expit(m) * expit(-m)
+        s = _expit(m) * _expit(-m)
         H = np.einsum("k,ki,kj->ij", s, self.X, self.X) / self.n
         return (H + H.T) / 2 + self.l2 * np.eye(self.dim)
 

@@ -1,6 +1,6 @@
 r"""``ssam-theory reproduce``: run every notebook headless, then write the claims report.
 
-Each notebook of :data:`NOTEBOOKS` (in the repository's ``notebooks/`` directory) is executed
+Each notebook of :data:`NOTEBOOKS` (found by :func:`notebook_dir`) is executed
 top to bottom in a fresh Jupyter kernel (``nbclient`` + ``ipykernel``), with its directory as
 working directory and these environment variables set for the kernel:
 
@@ -24,7 +24,10 @@ import re
 import tempfile
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
+
+from ._extras import require
 
 __all__ = [
     "CLAIM_FIGURES",
@@ -73,8 +76,27 @@ FULL_TIMEOUT = 1800  # seconds per cell in full mode
 
 
 def notebook_dir() -> Path:
-    """The repository's ``notebooks/`` directory (next to the package in a source checkout)."""
-    return Path(__file__).resolve().parents[1] / "notebooks"
+    """The directory holding the notebooks that :func:`reproduce` runs.
+
+    An installed copy (``pip install .``, editable or not) carries them as the package data
+    ``ssam_theory/notebooks/`` (built from the repository's ``notebooks/`` folder), found with
+    :mod:`importlib.resources`, so ``ssam-theory reproduce`` works from any folder. A source
+    tree that is only on ``sys.path`` (no install) has no such data: there the repository's
+    ``notebooks/`` folder next to the package is used, which is also the folder researchers
+    open and edit.
+
+    Raises:
+        FileNotFoundError: neither is there (a copy installed without its package data).
+    """
+    shipped = resources.files("ssam_theory").joinpath("notebooks")
+    if isinstance(shipped, Path) and any(shipped.glob("*.ipynb")):
+        return shipped
+    checkout = Path(__file__).resolve().parents[1] / "notebooks"
+    if checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(
+        f"no notebooks in {shipped} nor in {checkout}: reinstall ssam_theory "
+        "(pip install .) so that its package data is present")
 
 
 @dataclass(frozen=True)
@@ -269,6 +291,7 @@ def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int = 1,
     """
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be a positive int, got {jobs!r}")
+    require("notebooks", "ssam-theory reproduce")
     names = NOTEBOOKS if notebooks is None else tuple(notebooks)
     unknown = [n for n in names if n not in NOTEBOOKS]
     if unknown:
@@ -277,8 +300,8 @@ def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int = 1,
     paths = [source / f"{n}.ipynb" for n in names]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        raise ValueError(f"notebooks not found: {', '.join(missing)} (run from a source "
-                         "checkout of ssam_theory, or pass source=)")
+        raise ValueError(f"notebooks not found: {', '.join(missing)} (reinstall "
+                         "ssam_theory with its package data, or pass source=)")
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     for name in names:

@@ -118,10 +118,19 @@ class Formula:
         self.expr = expr
         self.numeric_expr = expr if numeric_expr is None else numeric_expr
         self.source = source
-        self._fn = sp.lambdify(self.symbols, self.numeric_expr, modules="numpy")
+        self._compiled = None  # the NumPy twin, lambdified on first call (see ``fn``)
         self.__doc__ = (f"{doc}\n\n    Formula: ${self.latex}$\n\n    Args: "
                         f"{', '.join(self.params)} (float or array, broadcast)\n\n"
                         f"    Source: {source}\n")
+
+    @property
+    def fn(self):
+        """The NumPy twin: ``sympy.lambdify`` of ``numeric_expr``, compiled on first use (so
+        importing the catalogue costs no code generation) and kept. Unchecked: call the
+        formula itself for input checks and float64 broadcasting."""
+        if self._compiled is None:
+            self._compiled = sp.lambdify(self.symbols, self.numeric_expr, modules="numpy")
+        return self._compiled
 
     @property
     def latex(self) -> str:
@@ -148,7 +157,7 @@ class Formula:
         arrays = [_checked(self.name, p, values[p]) for p in self.params]
         scalar = all(a.ndim == 0 for a in arrays)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            out = self._fn(*arrays)
+            out = self.fn(*arrays)
         out = np.broadcast_to(np.asarray(out, dtype=np.float64),
                               np.broadcast_shapes(*(a.shape for a in arrays)))
         return float(out) if scalar else np.array(out)
