@@ -16,7 +16,7 @@ __all__ = ["EXTRAS", "MissingExtraError", "require"]
 
 #: extra -> the modules its features import
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "notebooks": ("nbclient", "nbformat", "ipykernel"),
+    "notebooks": ("nbclient", "nbformat", "traitlets", "ipykernel"),
     "dask": ("distributed", "cloudpickle"),
 }
 

@@ -1,7 +1,7 @@
 """The claims registry: every claim in quick mode, the CLI, and checks that can fail.
 
-The whole registry runs once (through the command line, ``ssam-theory check --quick
---json``) in a module fixture; the per-claim tests read its records. Claims tagged
+The whole registry runs once per session (the ``quick_checks`` fixture of conftest.py,
+shared with the reproduction tests); the per-claim tests read its records. Claims tagged
 [classical], [derived] or [peer] must hold; [paper] and [observed] claims must produce a
 well-formed, evidenced verdict, whatever it is.
 """
@@ -27,15 +27,10 @@ IDS = [f"C{i:02d}" for i in range(1, 18)]
 
 
 @pytest.fixture(scope="module")
-def records():
-    import contextlib
-    import io
-
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = main(["check", "--quick", "--json"])
-    assert code == 0
-    return {r["id"]: r for r in json.loads(buf.getvalue())}
+def records(quick_checks):
+    # the session's quick registry run (tests/conftest.py), as `check --quick --json` prints
+    # it (the command line itself is tested on two claims in test_only_and_unknown_ids)
+    return {r["id"]: r for r in json.loads(json.dumps(as_records(quick_checks)))}
 
 
 def test_cli_json_lists_every_claim(records):
@@ -76,6 +71,7 @@ def test_c12_both_noise_settings(records):
     assert a["ratio_to_kim"] > 100 and ev["same_minibatch_matches_exact"]
 
 
+@pytest.mark.slow
 def test_c12_fails_with_a_wrong_rule():
     """USAM with 1.5ρ in place of ρ: the Kim-setting gap is 1.5× Kim's, ~30 standard errors
     away, so the check reports `violated` with a counterexample."""
@@ -108,8 +104,8 @@ def test_only_and_unknown_ids(capsys):
     assert "C99" in capsys.readouterr().err
 
 
-def test_markdown_table_from_registry(records):
-    results = run_checks(["C04"], quick=True)
+def test_markdown_table_from_registry(quick_checks):
+    results = [(c, r) for c, r in quick_checks if c.id == "C04"]
     table = markdown_table(results)
     lines = table.strip().splitlines()
     assert lines[0].startswith("| id | claim | source | predicted | measured | verdict |")
@@ -152,13 +148,20 @@ def ssam_as(lr, rho=0.0, **options):
     return st.optimizer("ssam", lr=lr, rho=rho, **options)
 
 
+def usam_wider(lr, rho=0.0, **options):
+    """USAM with 1.2ρ: diverges already below its own threshold 2/(λ+ρλ²)."""
+    return st.optimizer("usam", lr=lr, rho=1.2 * rho, **options)
+
+
+# slow: the wrong rule converges, so every row runs all its steps (C02 ~30 s, C17 ~9 s)
 @pytest.mark.parametrize("cid, rules", [
     ("C03", {"ssam": usam_as}),   # SSAM without renormalization: diverges below 2/λ_max
     ("C16", {"ssam": usam_as}),
-    ("C02", {"usam": ssam_as}),   # a "USAM" that renormalizes: converges above 2/(λ+ρλ²)
+    pytest.param("C02", {"usam": ssam_as}, marks=pytest.mark.slow),  # renormalizing "USAM":
+    ("C02", {"usam": usam_wider}),  # converges above 2/(λ+ρλ²); 1.2ρ: diverges below it
     ("C09", {"usam": sam_as}),    # normalized perturbation: the multiplier is not 1 − ηb(ρb−1)
-    ("C06", {"nssam": sam_as}),   # NSSAM without renormalization: SAM's floor
-    ("C17", {"nssam": sam_as}),
+    pytest.param("C06", {"nssam": sam_as}, marks=pytest.mark.slow),  # SAM's floor
+    pytest.param("C17", {"nssam": sam_as}, marks=pytest.mark.slow),
     ("C04", {"sam": usam_as}),    # unnormalized perturbation: no 2-cycle
 ])
 def test_wrong_rule_makes_the_claim_fail(cid, rules):

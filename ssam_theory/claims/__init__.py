@@ -181,3 +181,8 @@ def as_records(results: list[tuple[Claim, Result]]) -> list[dict]:
                  setting=c.setting, predicted=r.predicted, measured=r.measured, key=r.key,
                  verdict=r.verdict, rows=[row.as_dict() for row in r.rows],
                  evidence=r.evidence) for c, r in results]
+
+
+from .catalogue import catalogue_markdown  # noqa: E402  (needs REGISTRY above)
+
+__all__ += ["catalogue_markdown"]
