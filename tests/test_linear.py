@@ -168,6 +168,7 @@ def test_ssam_equals_sgd_with_single_examples(cancer, diabetes):
         assert np.max(np.abs(four.delta[1] - four.delta[0])) > 1e-6
 
 
+@pytest.mark.slow  # over ~2 s on two cores
 def test_c13_check_quick():
     out = check_c13(quick=True)
     assert out.verdict == "holds"  # [peer] theorem: a violation would be a bug
@@ -213,6 +214,7 @@ def test_regime_divergence_is_an_outcome(diabetes):
     assert res.stability_edge()[1, 0].tolist() == [0.01, 50.0]
 
 
+@pytest.mark.slow  # over ~2 s on two cores
 def test_c14_check_quick():
     out = check_c14(quick=True)
     assert out.verdict in {"holds", "violated", "inconclusive"}
@@ -224,6 +226,7 @@ def test_c14_check_quick():
     json.dumps(out.evidence, allow_nan=False)
 
 
+@pytest.mark.slow  # over ~2 s on two cores
 def test_checks_can_fail_with_injected_rules(diabetes):
     """The checks measure the rules they are given: SGD run at 4× the stated η breaks C13's
     bound; USAM passed off as SSAM loses SSAM's stability edge at 2/β (C14 part 2)."""

@@ -221,6 +221,7 @@ def test_process_pool_equals_serial(monkeypatch):
     assert pooled.stats["computed"] == serial.stats["chunks"] == 5
 
 
+@pytest.mark.slow  # over ~2 s on two cores
 def test_dask_local_cluster_equals_serial(monkeypatch):
     import distributed
 

@@ -8,6 +8,7 @@ import textwrap
 import time
 
 import numpy as np
+import pytest
 
 import ssam_theory as st
 from ssam_theory.sweep.cache import load_chunk, save_chunk
@@ -77,6 +78,7 @@ KILL_KW = dict(lr=np.linspace(0.01, 0.15, 24), rho=[0.01, 0.05], steps=4000, see
                chunk_size=8)  # 96 rows of SAM (a 2-cycle: every row runs all steps), 12 chunks
 
 
+@pytest.mark.slow  # over ~2 s on two cores
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     cache = tmp_path / "cache"
     proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(cache)])
@@ -113,6 +115,7 @@ _MEMORY_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # over ~2 s on two cores
 def test_million_configurations_below_one_gib():
     out = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT], capture_output=True, text=True,
                          check=True, timeout=300)

@@ -127,6 +127,7 @@ def _leading_gap_series(usam_msd):
     return sp.expand(series.coeff(t, 1)), sp.expand(series.coeff(t, 2))
 
 
+@pytest.mark.slow  # over ~2 s on two cores
 def test_c12_kim_model_gap_is_kims_formula():
     """Kim's noise model (SAM's noise = SGD's, only the drift changes): the O(t) terms
     cancel and the leading gap ηsρλ²t² equals Kim et al.'s 2ηt²|λ|³ρ/B exactly when the
@@ -150,6 +151,7 @@ def test_c12_same_minibatch_gap_is_order_t():
     assert sp.series(c1, rho, 0, 2).removeO() == 2 * rho * lam * eta * s
 
 
+@pytest.mark.slow  # over ~2 s on two cores
 def test_c12_msd_formulas_are_the_recursions():
     """E y_k² = η²c²s Σ_{j<k} m^{2j} for y_{k+1} = m y_k − ηcξ_k (Var ξ = s), summed
     term by term for k = 0..5 (m, c of SGD, same-minibatch USAM, Kim-model USAM)."""
