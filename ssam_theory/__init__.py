@@ -9,6 +9,7 @@ from .data import Dataset, neighbour
 from .diffusion import NOISE_SETTINGS, SaddleMSD, StepOracle, noise_pattern, saddle_msd
 from .expansion import expansiveness, jacobian_expansiveness
 from .landscapes import Beale, Landscape, LeastSquares, Logistic, NoisyQuadratic, Quadratic
+from .network import DiagonalNetwork, sparse_regression
 from .rules import (
     RULES,
     Optimizer,
@@ -19,6 +20,7 @@ from .rules import (
     row_norm,
 )
 from .sweep import Outcome, SweepResult, sweep
+from .symbolic import Symbolic
 from .trajectory import DIVERGENCE_NORM, Trajectory, minibatch_indices, run
 
 __version__ = "0.1.0"
@@ -29,6 +31,7 @@ __all__ = [
     "RULES",
     "Beale",
     "Dataset",
+    "DiagonalNetwork",
     "Landscape",
     "LeastSquares",
     "Logistic",
@@ -41,6 +44,7 @@ __all__ = [
     "StepInfo",
     "StepOracle",
     "SweepResult",
+    "Symbolic",
     "Trajectory",
     "claims",
     "data",
@@ -56,6 +60,7 @@ __all__ = [
     "row_norm",
     "run",
     "saddle_msd",
+    "sparse_regression",
     "sweep",
     "theory",
 ]
