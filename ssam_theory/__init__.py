@@ -14,10 +14,12 @@ from .rules import (
     RULES,
     Optimizer,
     OptState,
+    RuleFactory,
     StepInfo,
     optimizer,
     renormalization_factor,
     row_norm,
+    rule_factories,
 )
 from .sweep import Outcome, SweepResult, sweep
 from .symbolic import Symbolic
@@ -40,6 +42,7 @@ __all__ = [
     "Optimizer",
     "Outcome",
     "Quadratic",
+    "RuleFactory",
     "SaddleMSD",
     "StepInfo",
     "StepOracle",
@@ -58,6 +61,7 @@ __all__ = [
     "optimizer",
     "renormalization_factor",
     "row_norm",
+    "rule_factories",
     "run",
     "saddle_msd",
     "sparse_regression",

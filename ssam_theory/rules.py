@@ -42,10 +42,13 @@ __all__ = [
     "RULES",
     "OptState",
     "Optimizer",
+    "RuleFactory",
     "StepInfo",
+    "build",
     "optimizer",
     "renormalization_factor",
     "row_norm",
+    "rule_factories",
 ]
 
 
@@ -320,3 +323,54 @@ def optimizer(name: str, lr=0.1, rho=0.05, *, truncate: bool = False, adaptive: 
     eps = v.as_real("eps", eps, low=0.0)
     return Optimizer(name=name, lr=lr, rho=rho, truncate=truncate, adaptive=adaptive,
                      momentum=momentum, weight_decay=weight_decay, eps=eps)
+
+
+#: A rule factory: ``factory(lr, rho, **options) -> Optimizer``, the one way to hand a rule to
+#: :func:`ssam_theory.sweep`, :mod:`ssam_theory.linear` and the claims, e.g.
+#: ``functools.partial(st.optimizer, "ssam", truncate=True)`` or an injected wrong rule.
+RuleFactory = Callable[..., Optimizer]
+
+
+def rule_factories(rules=None) -> dict[str, RuleFactory]:
+    """Rule factories by name.
+
+    Args:
+        rules: ``None`` (every rule of :data:`RULES`), a rule name, a sequence of names (the
+            package's own rules, ``functools.partial(optimizer, name)``), or a mapping
+            ``{name: factory}``; a mapping's values may also be ``None`` (the package's own).
+
+    Returns:
+        ``{name: factory}`` in the given order.
+
+    Raises:
+        ValueError: an empty selection or a name not in :data:`RULES`.
+        TypeError: a factory that is not callable.
+    """
+    import functools
+    from collections.abc import Mapping
+
+    if rules is None:
+        rules = RULES
+    if isinstance(rules, str):
+        rules = (rules,)
+    pairs = list(rules.items()) if isinstance(rules, Mapping) else [(r, None) for r in rules]
+    bad = [r for r, _ in pairs if r not in _RULE_TABLE]
+    if not pairs or bad:
+        raise ValueError(f"rules must name a non-empty subset of {RULES}, got {rules!r}")
+    out = {}
+    for name, fac in pairs:
+        if fac is None:
+            fac = functools.partial(optimizer, name)
+        elif not callable(fac):
+            raise TypeError(f"rules[{name!r}] must be a callable (lr, rho, **options) -> "
+                            f"Optimizer, got {fac!r}")
+        out[name] = fac
+    return out
+
+
+def build(factory: RuleFactory, lr, rho, label: str = "factory", **options) -> Optimizer:
+    """``factory(lr, rho, **options)``, checked to be an :class:`Optimizer`."""
+    opt = factory(lr, rho, **options)
+    if not isinstance(opt, Optimizer):
+        raise TypeError(f"{label} must return an Optimizer, got {opt!r}")
+    return opt

@@ -15,9 +15,9 @@ evidence) is computed from runs of the toolkit's own rules in that call. Verdict
 from __future__ import annotations
 
 from . import descent, linear, quadratic, renormalization, saddles
-from ._base import SOURCES, VERDICTS, Claim, Result, Rules, default_rules, make
+from ._base import SOURCES, VERDICTS, Claim, Result, Row, Rules, default_rules, make
 
-__all__ = ["REGISTRY", "SOURCES", "VERDICTS", "Claim", "Result", "Rules", "by_id",
+__all__ = ["REGISTRY", "SOURCES", "VERDICTS", "Claim", "Result", "Row", "Rules", "by_id",
            "default_rules", "make", "markdown_table", "run_checks"]
 
 _Q = ("f = ½wᵀHw, H = Q diag(λ) Qᵀ, seeded random spectra (λ_max = 10, κ up to 100 quick / "
@@ -178,5 +178,6 @@ def as_records(results: list[tuple[Claim, Result]]) -> list[dict]:
     """JSON-ready records: id, title, source, tag, statement, setting, predicted, measured,
     verdict, evidence."""
     return [dict(id=c.id, title=c.title, source=c.source, tag=c.tag, statement=c.statement,
-                 setting=c.setting, predicted=r.predicted, measured=r.measured,
-                 verdict=r.verdict, evidence=r.evidence) for c, r in results]
+                 setting=c.setting, predicted=r.predicted, measured=r.measured, key=r.key,
+                 verdict=r.verdict, rows=[row.as_dict() for row in r.rows],
+                 evidence=r.evidence) for c, r in results]
