@@ -204,3 +204,30 @@ def test_sweep_with_a_cache_resumes_from_the_same_fingerprint(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == files
     st.sweep(st.Symbolic("0.5*x**2 - b*y**2/2", b=2.0), "usam", cache_dir=tmp_path, **kw)
     assert len([p for p in tmp_path.rglob("*") if p.is_file()]) > len(files)
+
+
+def test_cli_sweeps_a_formula_with_workers_and_a_cache(tmp_path):
+    from ssam_theory.cli import main
+
+    out = tmp_path / "q.npz"
+    args = ["sweep", "--landscape", "expr:0.5*x**2-0.5*y**2+0.25*y**4", "--rule", "sgd",
+            "--lr", "0.1", "--rho", "0", "--steps", "300", "--seeds", "3", "--saddle",
+            "--escape-radius", "0.5", "--workers", "2", "--cache", str(tmp_path / "c"),
+            "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    res = st.SweepResult.load(out)
+    assert np.all(res.outcome == st.Outcome.ESCAPED)
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("expr:x +", "could not be parsed"), ("expr:", "non-empty"), ("expr:x**2 + y", "saddle"),
+])
+def test_cli_formula_errors_name_the_problem(tmp_path, capsys, text, match):
+    from ssam_theory.cli import main
+
+    args = ["sweep", "--landscape", text, "--rule", "sgd", "--lr", "0.1", "--rho", "0",
+            "--steps", "3", "--saddle", "--out", str(tmp_path / "o.npz"), "--no-progress"]
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    assert match in capsys.readouterr().err
