@@ -43,6 +43,7 @@ __all__ = [
     "kim_msd_gap",
     "network_saddle_eigenvalue",
     "nssam_contraction",
+    "nssam_network_multiplier",
     "nssam_rate",
     "nssam_rate_lr_range",
     "sam_cycle_amplitude",
@@ -93,7 +94,7 @@ _DOMAIN = {
     "grad_norm": (0.0, True), "b": (0.0, True), "beta": (0.0, True), "L": (0.0, True),
     "count": (0.0, False), "gap": (0.0, False), "steps": (0.0, True), "t": (0.0, False),
     "batch": (0.0, True), "noise": (0.0, False),
-    "xty_max": (0.0, False), "n": (0.0, True),
+    "xty_max": (0.0, False), "n": (0.0, True), "a": (0.0, True),
 }
 
 
@@ -463,6 +464,21 @@ ssam_saddle_multiplier = Formula(
     "C19 [derived; cf. C09]")
 
 
+_a = sp.Symbol("a", positive=True)  # ‖x_j‖²/n, the quartic coefficient along v_neg
+nssam_network_multiplier = Formula(
+    "nssam_network_multiplier", 1 - eta * b * sp.sign(2 * b - _a * rho**2),
+    [("lr", eta), ("rho", rho), ("b", b), ("a", _a)],
+    "NSSAM's multiplier along the negative-curvature direction v_neg = (e_j, ±e_j)/√2 of the "
+    "diagonal network's saddle (b = |λ_neg|, a = ‖x_j‖²/n), for |s| ≪ ρ. Derivation: the "
+    "line s·v_neg is invariant and f restricted to it is the quartic f(0) − bs²/2 + as⁴/8, "
+    "f'(s) = −bs + as³/2. With e = −ρ sign(s) (SAM base), g̃ = f'(s + e) ≈ "
+    "sign(s)(bρ − aρ³/2), and γ|g̃| = |g| = b|s|, so s' = s − ηb|s|·sign(g̃) = "
+    "(1 − ηb·sign(2b − aρ²))s: NSSAM contracts toward the saddle while the perturbation "
+    "stays inside the line's basin (ρ² < 2b/a), and grows like SGD beyond it. Unlike the "
+    "USAM base, the threshold is set by the quartic wall, not by ρ = 1/b.",
+    "C19 [derived]")
+
+
 #: Every formula, by name.
 FORMULAS: dict[str, Formula] = {
     f.name: f for f in (
@@ -474,5 +490,6 @@ FORMULAS: dict[str, Formula] = {
         usam_descent_coefficient, usam_descent_bound,
         usam_min_grad_sq_bound, nssam_contraction, nssam_rate,
         nssam_rate_lr_range, network_saddle_eigenvalue, ssam_saddle_multiplier,
+        nssam_network_multiplier,
     )
 }

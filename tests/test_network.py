@@ -110,3 +110,88 @@ def test_bad_input():
         net.grad(np.zeros(6), np.array([5]))
     with pytest.raises(ValueError, match="w must have shape"):
         net.hessian(np.zeros((2, 6)))
+
+
+# ---- the escape experiment and claim C19
+
+def test_escape_step_needs_the_loss_below_the_fraction_and_below_f0_for_good():
+    loss = np.array([[1.0, 1.0, 1.0, 1.0],
+                     [0.9, 0.7, 0.9, 1.2],
+                     [0.7, 1.1, 0.8, 0.5],
+                     [0.6, 0.7, 0.7, 0.4]])
+    # col 0: below 0.8 at step 2 and stays under 1; col 1: dips at 1, back above f(0) at 2,
+    # so step 3; col 2: below 0.8 at step 2 (0.8 <= 0.8); col 3: above f(0) at 1, then 2
+    np.testing.assert_array_equal(st.network.escape_steps(loss, 0.8), [2, 3, 2, 2])
+    assert st.network.escape_steps(np.ones((3, 1)), 0.8).tolist() == [-1]
+
+
+def test_holm_adjusts_step_down():
+    from ssam_theory.claims.network import holm
+
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+
+
+def test_measured_multipliers_equal_the_predicted_ones_on_both_sides_of_one_over_b():
+    """From α v_neg with α = 1e-8 the iterate stays on the invariant line (off-line 0) and
+    in the linear regime: the multiplier is exact to O(a s²/b) ≈ 1e-10 (NSSAM: O(|s|/ρ))."""
+    net = st.network.load_network("sparse_regression")
+    cfg = st.network.EscapeConfig.quick()
+    _, b, a = st.network.saddle_direction(net)
+    lr = 0.2 / b
+    rhos = np.array([0.9, 1.1]) / b
+    m = st.network.saddle_multipliers(net, lr, rhos, cfg)
+    for rule in ("sgd", "usam", "ssam", "nssam"):
+        pred = [st.network.predicted_multiplier(rule, lr, r, b, a) for r in rhos]
+        np.testing.assert_allclose(m[rule]["multiplier"], pred, atol=1e-4)
+        assert np.all(m[rule]["off_line"] <= 1e-20)  # rounding of 1e-8-sized coordinates
+    # C09's threshold: USAM grows below ρ = 1/b and shrinks above; SSAM keeps SGD's size
+    assert m["usam"]["multiplier"][0] > 1 > m["usam"]["multiplier"][1]
+    np.testing.assert_allclose(m["ssam"]["multiplier"], [1 + lr * b, 1 - lr * b], rtol=1e-9)
+    assert np.all(m["sam"]["max_s"] <= rhos)  # SAM: trapped within |s| <= ρ (C10)
+
+
+@pytest.fixture(scope="module")
+def c19():
+    from ssam_theory.claims import run_checks
+
+    (_, result), = run_checks(["C19"], quick=True)
+    return result
+
+
+@pytest.mark.slow
+def test_c19_quick_verdict_and_rows(c19):
+    assert c19.verdict == "holds", (c19.measured, c19.evidence.get("counterexample"))
+    assert 1 <= len(c19.rows) <= 12 and len(c19.key) <= 80
+    judged = [c for c in c19.evidence["cells"] if c["judged"]]
+    assert len(judged) == 4  # two data sets x (full batch, minibatch)
+    for c in judged:
+        ms = c["mean_steps"]
+        assert ms["sgd"] < ms["ssam"] < ms["usam"] < ms["sam"]
+
+
+def _usam_as_ssam(lr, rho=0.0, **options):
+    """SSAM without its renormalization is USAM."""
+    return st.optimizer("usam", lr=lr, rho=rho, **options)
+
+
+@pytest.mark.slow
+def test_c19_fails_when_ssam_loses_its_renormalization():
+    from ssam_theory.claims import run_checks
+
+    (_, result), = run_checks(["C19"], quick=True, rules={"ssam": _usam_as_ssam})
+    assert result.verdict == "violated"
+    assert result.evidence["counterexample"]["rule"] == "ssam"
+
+
+def test_c19_fails_when_the_gap_is_not_closed():
+    """Without the rate rows (a config with no rate runs), the escape comparison alone must
+    catch an SSAM without renormalization: it leaves no earlier than USAM."""
+    import dataclasses
+
+    from ssam_theory.claims.network import check_c19
+
+    cfg = dataclasses.replace(st.network.EscapeConfig.quick(), rate_rho_factors=(),
+                              datasets=("sparse_regression",))
+    res = check_c19(config=cfg, rules={"ssam": _usam_as_ssam})
+    assert res.verdict == "violated"
+    assert "ssam_closed" in res.evidence["counterexample"]
