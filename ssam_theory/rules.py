@@ -13,7 +13,7 @@ With :math:`g = \nabla f(w)` (the minibatch gradient in stochastic problems), le
     w &\leftarrow w - \eta\, d
 
 and ``sgd`` is :math:`w \leftarrow w - \eta g`. The options (``truncate``, ``adaptive``,
-``momentum``, ``weight_decay``, ``eps``) are those of SPEC §2; see :func:`optimizer`.
+``momentum``, ``weight_decay``, ``eps``) are documented in :func:`optimizer`.
 
 Iterates are ``(d,)`` or batched ``(B, d)``; every row of a batch carries its own
 :math:`\eta` and :math:`\rho`, norms are taken per row, and no step loops over rows in Python.
@@ -66,7 +66,7 @@ _RULE_TABLE = {
     "nssam": _Rule("normalized", True),
 }
 
-#: The rule names of SPEC §2, in the order used by tables and figures.
+#: The rule names, in the order used by tables and figures.
 RULES: tuple[str, ...] = tuple(_RULE_TABLE)
 
 
@@ -228,7 +228,7 @@ class Optimizer:
 
 
 def _update(rule: _Rule, W, buf, grad, lr, rho, opt: Optimizer):
-    """The step of SPEC §2 on a batch ``W`` of shape ``(B, d)``; returns ``(W, buf, info)``."""
+    """One step of ``rule`` on a batch ``W`` of shape ``(B, d)``; returns ``(W, buf, info)``."""
     g = grad(W)
     g_norm = row_norm(g)
     if rule.perturbation is None:
@@ -263,7 +263,7 @@ def _update(rule: _Rule, W, buf, grad, lr, rho, opt: Optimizer):
 
 def optimizer(name: str, lr=0.1, rho=0.05, *, truncate: bool = False, adaptive: bool = False,
               momentum: float = 0.0, weight_decay: float = 0.0, eps: float = 0.0) -> Optimizer:
-    r"""Build one rule of the SAM family (SPEC §2).
+    r"""Build one rule of the SAM family.
 
     ============  ==========================  =================================
     name          perturbation :math:`e`      direction :math:`d`

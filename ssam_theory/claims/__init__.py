@@ -1,4 +1,4 @@
-r"""The claims registry: every statement of SPEC §4, derived, traced and checked.
+r"""The claims registry: every claim of the catalogue, derived, traced and checked.
 
 Each :class:`Claim` has an id (C01–C19), a title, a statement, a source tag
 (``classical``, ``derived``, ``peer``, ``paper``, ``observed``), the setting where it is
@@ -93,7 +93,7 @@ REGISTRY: tuple[Claim, ...] = (
           "peer: Kim et al. 2023, Thm 2",
           "NoisyQuadratic diag(1, −1), per-example noise variance 2|λ|, B = 4, |λ|t = 0.002; "
           "judged in Kim's setting (perturbation from the full gradient, SGD's noise in the "
-          "descent gradient), same minibatch for both gradients (SPEC §2) reported; escape "
+          "descent gradient), same minibatch for both gradients reported; escape "
           "times of all rules at two noise levels",
           saddles.check_c12),
     Claim("C13", "Hardt et al.'s stability bound",

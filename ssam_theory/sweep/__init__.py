@@ -66,7 +66,7 @@ def sweep(landscape: Landscape, name: str, lr, rho, steps: int, seeds=1, w0=None
     r"""Run rule ``name`` for every :math:`(\eta, \rho, \text{seed})` and classify each row.
 
     Every configuration is one row :math:`w_t` of a batch updated by
-    :meth:`ssam_theory.Optimizer.step_with_info` (the rules of SPEC §2, exactly as
+    :meth:`ssam_theory.Optimizer.step_with_info` (the package's rules, exactly as
     :func:`ssam_theory.run` applies them), for ``steps`` updates or until it finishes. With
     :math:`t` the number of updates applied so far, the outcome of a row is:
 
