@@ -110,7 +110,7 @@ save_figure(fig, NB, "phase")
 B = PARAMS["b"]
 
 
-def check_threshold(quick=True, rules=None):
+def check_my_claim(quick=True, rules=None):
     below, above = 0.9 / B, 1.1 / B
     res = st.sweep(f, RULE, [0.1], [below, above], STEPS, seeds=4, saddle=saddle,
                    escape_radius=0.5, progress=False)
@@ -128,7 +128,7 @@ def check_threshold(quick=True, rules=None):
 
 my_claim = Claim("X01", "USAM's saddle threshold on my landscape",
                  r"USAM escapes the saddle of $f$ iff $\rho < 1/b$ (small $\eta$).",
-                 "derived", f"{FORMULA} with {PARAMS}, η = 0.1", check_threshold)
+                 "derived", f"{FORMULA} with {PARAMS}, η = 0.1", check_my_claim)
 result = my_claim.run(quick=QUICK)
 print(my_claim.id, result.verdict, "|", result.measured)
 for row in result.rows:
