@@ -106,7 +106,7 @@ REGISTRY: tuple[Claim, ...] = (
           r"$2/(\beta(1+\rho\beta))$; SSAM's interval reaches toward $2/\beta$.",
           "paper: Tan et al. 2024, central claim",
           "ssam_theory.linear: test risk and stability vs η on LS, logistic, real data",
-          linear.check_c14),
+          linear.check_c13),
     Claim("C15", "USAM's descent guarantee",
           r"$\beta$-smooth $f$, $\rho \le 1/(2\beta)$, $\eta \le 1/(4\beta)$: USAM decreases "
           r"$f$ by at least $0.218\,\eta\|\nabla f\|^2$ per step; "
