@@ -47,9 +47,9 @@ from .landscapes import LeastSquares, Logistic, random_rotation
 __all__ = [
     "DATASETS",
     "TASKS",
+    "TIGHT",
     "Dataset",
     "breast_cancer",
-    "TIGHT",
     "diabetes",
     "equal_norm_least_squares",
     "load",

@@ -467,3 +467,4 @@ def regime_experiment(config: RegimeConfig | None = None, rules=None) -> dict[st
             batch_size=config.tight_batch_size if tight else config.batch_size,
             checkpoints=config.checkpoints)
     return out
+
