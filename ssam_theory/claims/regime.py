@@ -20,6 +20,12 @@ ALPHA = 0.05  # family-wise error rate of every Holm-corrected family below
 _CACHE: dict = {}
 
 
+def experiment(config: RegimeConfig) -> dict:
+    """The runs behind C14a and C14b for ``config`` with the package's own rules
+    (:func:`ssam_theory.regime.regime_experiment`, computed once and shared)."""
+    return _runs(config, None)
+
+
 def _runs(config: RegimeConfig, rules: Rules | None):
     """The experiment of C14a and C14b, run once per config for the package's own rules."""
     if rules is not None:
