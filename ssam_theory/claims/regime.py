@@ -61,8 +61,9 @@ def _t_ci(d):
     """Mean of d and its 95% t confidence interval."""
     d = np.asarray(d, dtype=float)
     m = float(d.mean())
-    if d.size < 2 or not np.all(np.isfinite(d)):
-        return m, (m, m) if np.isfinite(m) else (np.nan, np.nan)
+    # a diverged run enters as ±1e300: no finite interval then
+    if d.size < 2 or not np.all(np.abs(d) < 1e150):
+        return m, (m, m) if d.size < 2 else (np.nan, np.nan)
     h = float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))
     return m, (m - h, m + h)
 
