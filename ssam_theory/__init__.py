@@ -5,7 +5,7 @@
 
 Importing the package loads only the core (rules, landscapes, runs, sweeps). The modules
 that need sympy or scikit-learn (``theory``, ``claims``, ``linear``, ``data``,
-``diffusion``) and the names they export are imported on first use, so
+``diffusion``, ``network``, ``symbolic``) and the names they export are imported on first use, so
 ``import ssam_theory`` stays cheap; ``st.theory``, ``st.claims.run_checks``, ``st.Dataset``
 … work as if they had been imported eagerly.
 """
@@ -33,11 +33,13 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from . import claims, data, diffusion, linear, theory
     from .data import Dataset, neighbour
     from .diffusion import NOISE_SETTINGS, SaddleMSD, StepOracle, noise_pattern, saddle_msd
+    from .network import DiagonalNetwork, sparse_regression
+    from .symbolic import Symbolic
 
 __version__ = "0.1.0"
 
 #: sub-modules imported on first attribute access
-_LAZY_MODULES = ("claims", "data", "diffusion", "linear", "theory")
+_LAZY_MODULES = ("claims", "data", "diffusion", "linear", "network", "symbolic", "theory")
 #: public name -> the sub-module that defines it, imported on first access
 _LAZY_NAMES = {
     "Dataset": "data",
@@ -47,6 +49,9 @@ _LAZY_NAMES = {
     "StepOracle": "diffusion",
     "noise_pattern": "diffusion",
     "saddle_msd": "diffusion",
+    "DiagonalNetwork": "network",
+    "sparse_regression": "network",
+    "Symbolic": "symbolic",
 }
 
 
@@ -71,6 +76,7 @@ __all__ = [
     "RULES",
     "Beale",
     "Dataset",
+    "DiagonalNetwork",
     "Landscape",
     "LeastSquares",
     "Logistic",
@@ -84,6 +90,7 @@ __all__ = [
     "StepInfo",
     "StepOracle",
     "SweepResult",
+    "Symbolic",
     "Trajectory",
     "claims",
     "data",
@@ -100,6 +107,7 @@ __all__ = [
     "rule_factories",
     "run",
     "saddle_msd",
+    "sparse_regression",
     "sweep",
     "theory",
 ]
