@@ -169,8 +169,9 @@ def test_ssam_equals_sgd_with_single_examples(cancer, diabetes):
 
 
 @pytest.mark.slow  # over ~2 s on two cores
-def test_c13_check_quick():
-    out = check_c13(quick=True)
+def test_c13_check_quick(quick_checks):
+    # C13 from the session's quick registry run (tests/conftest.py), not a second run
+    (out,) = [r for c, r in quick_checks if c.id == "C13"]
     assert out.verdict == "holds"  # [peer] theorem: a violation would be a bug
     for name in D.DATASETS:
         assert name in out.measured

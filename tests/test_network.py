@@ -151,10 +151,9 @@ def test_measured_multipliers_equal_the_predicted_ones_on_both_sides_of_one_over
 
 
 @pytest.fixture(scope="module")
-def c19():
-    from ssam_theory.claims import run_checks
-
-    (_, result), = run_checks(["C19"], quick=True)
+def c19(quick_checks):
+    # C19 from the session's quick registry run (tests/conftest.py), not a second run
+    (result,) = [r for c, r in quick_checks if c.id == "C19"]
     return result
 
 
