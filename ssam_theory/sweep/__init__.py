@@ -302,7 +302,7 @@ def _make_plan(spec, payload_rows, shape, d, steps, explicit_chunk, executor, ca
                               1 if executor is None else WINDOW, available)
     timed = None
     if steps > 0 and (cache is not None or n * steps >= 10**6):
-        size = min(n, mem_chunk, 256)
+        size = min(n, mem_chunk, 1024)
         timed = _plan.probe(run_chunk, spec, lambda b: payload_rows(
             (np.arange(b, dtype=np.int64) * m) % n), size, steps)
     if explicit_chunk is not None:
