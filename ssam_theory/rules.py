@@ -110,8 +110,13 @@ def renormalization_factor(g_norm, perturbed_norm, eps: float = 0.0, truncate: b
     for label, x in (("g_norm", num), ("perturbed_norm", den)):
         if np.any(x < 0):  # NaN (a diverged row) compares False: passes through
             raise ValueError(f"{label} must be a norm (>= 0), got {v._short(x)}")
-    den = den + eps
-    gamma = _safe_divide(num, den, where_zero=1.0)
+    return _renormalization_factor(num, den, eps, truncate)
+
+
+def _renormalization_factor(g_norm, perturbed_norm, eps, truncate):
+    """:func:`renormalization_factor` without the input checks (norms from :func:`row_norm`)."""
+    den = perturbed_norm + eps
+    gamma = _safe_divide(g_norm, den, where_zero=1.0)
     if truncate:
         gamma = np.minimum(gamma, 1.0)
     return gamma
@@ -249,9 +254,14 @@ class Optimizer:
         return W_new, OptState(buf, state.count + 1), info
 
 
+_F64 = np.dtype(np.float64)
+
+
 def _checked_grad(grad, x, single):
     """``grad(x)`` as a float64 array of ``x``'s shape, else an error naming ``grad``."""
     g = grad(x)
+    if type(g) is np.ndarray and g.dtype is _F64 and g.shape == x.shape:
+        return g  # the usual case, checked in well under a microsecond
     if not isinstance(g, np.ndarray) or g.shape != x.shape or g.dtype.kind not in "fiu":
         got = (f"shape {g.shape}, dtype {g.dtype}" if isinstance(g, np.ndarray)
                else type(g).__name__)
@@ -290,7 +300,7 @@ def _update(rule: _Rule, W, buf, grad, lr, rho, opt: Optimizer):
         gt_norm = row_norm(gt)
         if rule.renormalize:
             den = row_norm(np.abs(Wp) * gt) if opt.adaptive else gt_norm
-            gamma = renormalization_factor(sg_norm, den, opt.eps, opt.truncate)
+            gamma = _renormalization_factor(sg_norm, den, opt.eps, opt.truncate)
             d = gt * gamma  # γ g̃
         else:
             d, gamma = gt, np.ones_like(g_norm)
