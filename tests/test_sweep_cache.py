@@ -140,9 +140,9 @@ _TIMED_SCRIPT = textwrap.dedent("""
     import sys
     import numpy as np
     import ssam_theory as st
-    f = st.Quadratic(np.diag(np.arange(1.0, 21.0)))
-    st.sweep(f, "sam", lr=np.linspace(0.01, 0.09, 50), rho=np.linspace(0.01, 0.05, 20),
-             steps=1000, seeds=2, cache_dir=sys.argv[1], progress=False,
+    f = st.Quadratic(np.diag(np.linspace(1.0, 20.0, 200)))
+    st.sweep(f, "sam", lr=np.linspace(0.01, 0.09, 20), rho=np.linspace(0.01, 0.05, 10),
+             steps=3000, seeds=2, cache_dir=sys.argv[1], progress=False,
              checkpoint_seconds=float(sys.argv[2]))
 """)
 
@@ -168,9 +168,10 @@ def test_sigkill_after_the_time_bound_resumes_from_saved_work(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     n_done = len(_chunks(cache))
     assert n_done >= 1
-    kw = dict(lr=np.linspace(0.01, 0.09, 50), rho=np.linspace(0.01, 0.05, 20), steps=1000,
+    # 400 rows of SAM in d = 200 (SAM's cycle: every row runs all steps), about 2 s of work
+    kw = dict(lr=np.linspace(0.01, 0.09, 20), rho=np.linspace(0.01, 0.05, 10), steps=3000,
               seeds=2)
-    f = st.Quadratic(np.diag(np.arange(1.0, 21.0)))
+    f = st.Quadratic(np.diag(np.linspace(1.0, 20.0, 200)))
     resumed = st.sweep(f, "sam", cache_dir=cache, checkpoint_seconds=bound, **kw)
     assert resumed.stats["loaded"] >= n_done and resumed.stats["chunks"] > 1
     assert resumed.identical(st.sweep(f, "sam", **kw))  # one big chunk: the same bits

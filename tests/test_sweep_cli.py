@@ -113,9 +113,10 @@ def _env():
     return {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
-# 2000 rows of SAM on a 20-d quadratic, about 3 s of work in chunks of about 0.2 s
-_SLOW = ["sweep", "--landscape", "quadratic:" + ",".join(str(x) for x in range(1, 21)),
-         "--rule", "sam", "--lr", "0.01:0.09:50", "--rho", "0.01:0.05:20", "--steps", "1000",
+# 400 rows of SAM on a 200-d quadratic, about 1 s of work in chunks of a few tenths of a second
+_EIGS = np.linspace(1.0, 20.0, 200)
+_SLOW = ["sweep", "--landscape", "quadratic:" + ",".join(repr(float(x)) for x in _EIGS),
+         "--rule", "sam", "--lr", "0.01:0.09:20", "--rho", "0.01:0.05:10", "--steps", "1500",
          "--seeds", "2", "--no-progress", "--checkpoint-seconds", "0.2"]
 
 
@@ -139,9 +140,8 @@ def test_cli_ctrl_c_keeps_checkpoints_and_resumes(tmp_path):
     done = subprocess.run(argv, capture_output=True, text=True, env=_env(), timeout=120)
     assert done.returncode == 0, done.stderr
     assert not partial.exists()  # the default checkpoints are removed once the result is saved
-    direct = st.sweep(st.Quadratic(np.diag(np.arange(1.0, 21.0))), "sam",
-                      lr=np.linspace(0.01, 0.09, 50), rho=np.linspace(0.01, 0.05, 20),
-                      steps=1000, seeds=2, progress=False)
+    direct = st.sweep(st.Quadratic(np.diag(_EIGS)), "sam", lr=np.linspace(0.01, 0.09, 20),
+                      rho=np.linspace(0.01, 0.05, 10), steps=1500, seeds=2, progress=False)
     res = st.SweepResult.load(out)
     for k in ("outcome", "event_step", "final_loss", "final_w", "growth"):
         assert np.array_equal(getattr(res, k), getattr(direct, k), equal_nan=True), k
