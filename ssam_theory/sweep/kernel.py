@@ -46,7 +46,46 @@ def _build(spec: ChunkSpec, lr, rho) -> Optimizer:
     opt = spec.make_optimizer(lr, rho, **spec.factory_options)
     if not isinstance(opt, Optimizer):
         raise TypeError(f"make_optimizer must return an Optimizer, got {opt!r}")
+    check_rows_honoured(opt, lr, rho)
     return opt
+
+
+def check_rows_honoured(opt: Optimizer, lr, rho) -> None:
+    r"""``make_optimizer(lr, rho)`` must return an optimizer with exactly these per-row
+    :math:`\eta` and :math:`\rho` (else every row would run at other values than the
+    result's labels say)."""
+    for name, want in (("lr", lr), ("rho", rho)):
+        got = getattr(opt, name)
+        try:
+            same = np.array_equal(np.broadcast_to(np.asarray(got, dtype=np.float64),
+                                                  want.shape), want)
+        except ValueError:
+            same = False
+        if not same:
+            raise ValueError(f"make_optimizer must build the optimizer with the {name} it is "
+                             f"given (one value per row); it was given {name}="
+                             f"{np.asarray(want).tolist()[:4]}… and returned {name}="
+                             f"{np.asarray(got).tolist()!s:.60}")
+
+
+#: Iterates at the end of a run whose loss ratios give a row's ``growth``.
+GROWTH_WINDOW = 10
+
+
+def _record_tail(tail, f, W, rows, j) -> None:
+    """Loss of the batch's iterates ``W`` (chunk rows ``rows``) as entry ``j`` of the window."""
+    if 0 <= j < tail.shape[0]:
+        tail[j, rows] = f.loss(W)
+
+
+def _growth(tail) -> np.ndarray:
+    """Per row, the smallest loss ratio :math:`f(w_{t+1})/f(w_t)` over the window; NaN if
+    the window is empty or any of its losses is not positive and finite."""
+    if tail.shape[0] < 2:
+        return np.full(tail.shape[1], np.nan)
+    ok = np.all(np.isfinite(tail) & (tail > 0), axis=0)
+    ratios = tail[1:] / np.where(tail[:-1] > 0, tail[:-1], 1.0)
+    return np.where(ok, ratios.min(axis=0), np.nan)
 
 
 def run_chunk(spec: ChunkSpec, lr, rho, seed_pos, w0_table, seed_values) -> dict:
@@ -74,6 +113,8 @@ def run_chunk(spec: ChunkSpec, lr, rho, seed_pos, w0_table, seed_values) -> dict
         tables = np.stack([minibatch_indices(f.n, spec.batch_size, spec.steps, int(sd))
                            for sd in seed_values])
     row_steps = 0
+    w_start = spec.steps - min(GROWTH_WINDOW, spec.steps)  # first iterate of the window
+    tail = np.full((spec.steps - w_start + 1, B), np.nan)
 
     def finish(mask, src, code, step):
         idx = rows[mask]
@@ -97,6 +138,7 @@ def run_chunk(spec: ChunkSpec, lr, rho, seed_pos, w0_table, seed_values) -> dict
                 finish(out, W, Outcome.ESCAPED, 0)
                 alive &= ~out
                 n_dead = int(out.sum())
+        _record_tail(tail, f, W, rows, -w_start)
         for t in range(spec.steps):
             if n_dead and n_dead * 8 >= rows.size:  # compact: drop the dead rows
                 W = np.asarray(W[alive], order=layout)
@@ -148,6 +190,7 @@ def run_chunk(spec: ChunkSpec, lr, rho, seed_pos, w0_table, seed_values) -> dict
                         alive &= ~out
                         n_dead += int(out.sum())
             W = W_new
+            _record_tail(tail, f, W, rows, t + 1 - w_start)
         rows, W, count = rows[alive], W[alive], count[alive]
         final_w[rows] = W
         loss = f.loss(final_w)
@@ -161,8 +204,11 @@ def run_chunk(spec: ChunkSpec, lr, rho, seed_pos, w0_table, seed_values) -> dict
             if s is not None:
                 near = _sq_dist(W, s) <= trap2
                 outcome[rows[near]] = Outcome.TRAPPED
+        growth = np.full(B, np.nan)
+        growth[rows] = _growth(tail[:, rows])
     return {"outcome": outcome, "event_step": event, "final_loss": np.asarray(loss),
-            "final_grad_norm": gnorm, "final_w": final_w, "row_steps": np.int64(row_steps)}
+            "final_grad_norm": gnorm, "final_w": final_w, "growth": growth,
+            "row_steps": np.int64(row_steps)}
 
 
 def _layout(landscape) -> str:
