@@ -229,7 +229,7 @@ def test_dask_local_cluster_equals_serial(monkeypatch):
               chunk_size=16)
     serial = st.sweep(DIAG, "nssam", **kw)
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         remote = st.sweep(DIAG, "nssam", executor=client, **kw)
     assert remote.identical(serial)
