@@ -7,7 +7,8 @@ uses (one implementation of the rules), classifies what each row did
 ``(lr, rho, seed)``.
 
 Work is split into chunks of rows (bounded memory); inside a chunk, rows that have finished
-(converged, diverged, escaped) are compacted away so they cost nothing; chunks run serially,
+(converged, diverged) are compacted away so they cost nothing (a row that left a saddle's
+ball runs on: its escape is decided by how it continues); chunks run serially,
 in a :class:`concurrent.futures.Executor` or on a Dask cluster, and are cached on disk with
 ``cache_dir`` (atomic writes, checksums, resumable). Every row is computed with row-local
 arithmetic, so the bits of a row depend neither on its chunk, nor on the chunk size, nor on
@@ -48,6 +49,9 @@ from .kernel import ChunkSpec
 from .result import FIELDS, Outcome, SweepResult
 
 __all__ = ["Outcome", "SweepResult", "landscape_fingerprint", "sweep"]
+
+#: Version tag of the escaped / diverged criterion at a saddle (documented in :func:`sweep`).
+ESCAPE_RULE = "downhill, no positive-curvature blow-up (v2)"
 
 _OPTION_NAMES = ("truncate", "adaptive", "momentum", "weight_decay", "eps")
 
@@ -308,6 +312,8 @@ def _check_args(landscape, name, lr, rho, steps, seeds, w0, executor, cache_dir,
                       "fingerprint": landscape_fingerprint(landscape)},
         "version": _version(),
     }
+    if saddle is not None:  # the escape criterion is part of what a result means (and its key)
+        settings["escape_rule"] = ESCAPE_RULE
     return spec, lr, rho, seeds, w0_table, chunk_size, settings
 
 
