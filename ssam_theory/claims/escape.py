@@ -27,10 +27,11 @@ from scipy import stats
 from ..escape import (
     QuarticSaddle,
     attraction_diagram,
+    escape_steps,
     predicted_outcome,
     start_seeds,
 )
-from ..landscapes import Beale, Quadratic
+from ..landscapes import Beale, NoisyQuadratic, Quadratic
 from ..sweep import Outcome
 from ._base import Result, Row, Rules, fmt
 
@@ -74,8 +75,12 @@ def paired_test(t_a, t_b, budget: int) -> dict:
     d = a - b
     nz = d[d != 0]
     if nz.size >= 6:
-        p_less = float(stats.wilcoxon(nz, alternative="less").pvalue)
-        p_greater = float(stats.wilcoxon(nz, alternative="greater").pvalue)
+        # exact null distribution without ties (n ≤ 50), else the normal approximation with
+        # tie correction (scipy's permutation fallback for ties is far slower, same answer)
+        exact = np.unique(np.abs(nz)).size == nz.size and nz.size <= 50
+        method = "exact" if exact else "approx"
+        p_less = float(stats.wilcoxon(nz, alternative="less", method=method).pvalue)
+        p_greater = float(stats.wilcoxon(nz, alternative="greater", method=method).pvalue)
     else:
         p_less = p_greater = 1.0
     med, lo, hi = median_ci(ratio)
@@ -281,3 +286,257 @@ def check_c11a(quick: bool = True, rules: Rules | None = None) -> Result:
                          for k, e in ev.items())
     key = f"SSAM frees {frees} cells, holds {held} ({len(ev)} landscapes)"
     return Result(predicted, measured, verdict, evidence, key=key, rows=rows)
+
+
+# ------------------------------------------------------------------------------ C11b
+
+HEADLINE = (("ssam", "usam"), ("nssam", "sam"))  # renormalized rule vs its base
+VERSUS_SGD = (("ssam", "sgd"), ("nssam", "sgd"), ("usam", "sgd"), ("sam", "sgd"))
+
+
+@dataclass(frozen=True)
+class EscapeSpeedConfig:
+    """C11b: starts per setting, step budget, noise (σ per example, minibatch size)."""
+
+    starts: int
+    budget: int
+    sigma: float = 0.1
+    batch_size: int = 4
+
+    @classmethod
+    def quick(cls):
+        return cls(starts=20, budget=300)
+
+    @classmethod
+    def full(cls):
+        return cls(starts=200, budget=4000)
+
+
+def _speed_settings(cfg):
+    """(label, landscape, saddle, escape radius, η, ρ, batch size) where no rule is held.
+
+    ηb = 0.1 and ρb ∈ {0.5, 0.05}: below 1/b USAM's saddle does not attract; at ρb = 0.05
+    the starts (‖∇f‖ ≈ 0.1b) also lie outside SAM's trap ‖∇f‖ < ρb (C10), so the SAM-base
+    pair is compared there too.
+    """
+    out = []
+    for label, f, s, _, b, radius in _saddle_cases():
+        if label == "½(0.1x²−y²)":
+            continue
+        for rb in (0.5, 0.05):
+            out.append((f"{label}, ρb={rb}", f, s, radius, 0.1 / b, rb / b, None))
+    noisy = [("noisy ½(x²−y²)", NoisyQuadratic(np.diag([1.0, -1.0]), n=256, sigma=cfg.sigma,
+                                               seed=11), np.zeros(2), 1.0),
+             ("noisy quartic walls", QuarticSaddle(a=[1.0, 0.5], b=1.0, c=1.0, n=256,
+                                                   sigma=cfg.sigma, seed=11),
+              np.zeros(3), QuarticSaddle(a=[1.0, 0.5]).basin)]
+    for label, f, s, radius in noisy:
+        for rb in (0.5, 0.05):
+            out.append((f"{label} σ={cfg.sigma} B={cfg.batch_size}, ρb={rb}", f, s, radius,
+                        0.1, rb, cfg.batch_size))
+    return out
+
+
+def escape_speed(quick: bool = True, rules: Rules | None = None, config=None) -> dict:
+    """C11b's measurements: paired escape steps of all rules per setting and their tests."""
+    cfg = config or (EscapeSpeedConfig.quick() if quick else EscapeSpeedConfig.full())
+    seeds = start_seeds(1101, cfg.starts)
+    settings, headline, vs_sgd = {}, [], []
+    for label, f, s, radius, lr, rho, batch in _speed_settings(cfg):
+        es = escape_steps(f, s, lr, rho, cfg.budget, seeds, rules, escape_radius=radius,
+                          batch_size=batch)
+        tests = {}
+        for pair in HEADLINE + VERSUS_SGD:
+            t = paired_test(es.steps[pair[0]], es.steps[pair[1]], cfg.budget)
+            t.update(setting=label, a=pair[0], b=pair[1])
+            tests[f"{pair[0]} vs {pair[1]}"] = t
+            (headline if pair in HEADLINE else vs_sgd).append(t)
+        settings[label] = dict(lr=lr, rho=rho, batch_size=batch, tests=tests,
+                               escaped={n: float(np.isfinite(x).mean())
+                                        for n, x in es.steps.items()},
+                               median_steps={n: float(np.median(np.minimum(x, cfg.budget + 1)))
+                                             for n, x in es.steps.items()})
+    _decide(headline)
+    _decide(vs_sgd)
+    return dict(settings=settings, starts=cfg.starts, budget=cfg.budget, alpha=ALPHA)
+
+
+def check_c11b(quick: bool = True, rules: Rules | None = None) -> Result:
+    r"""C11b: where the saddle does not attract, does the renormalized rule escape sooner?
+
+    Settings: the saddles of C11a (:math:`\tfrac12(x^2 - y^2)`, Beale, quartic walls), and
+    with gradient noise :class:`ssam_theory.NoisyQuadratic` diag(1, −1) and the noisy
+    quartic-walls saddle (σ per example, minibatch B, the same minibatches for every rule);
+    :math:`\eta b = 0.1`, :math:`\rho b \in \{0.5, 0.05\}` (below 1/b: USAM's saddle does
+    not attract). The same starts (``SeedSequence``) for every rule; escape step = the
+    first step outside the ball of an escaped run (:func:`ssam_theory.sweep`).
+
+    Tests: per setting, SSAM vs USAM and NSSAM vs SAM (the renormalized rule against its
+    base), one-sided Wilcoxon signed-rank in both directions, Holm over all of them (and,
+    separately, each rule vs SGD, reported). Verdict: violated if the renormalized rule is
+    significantly slower in some setting (counterexample), holds if it is significantly
+    faster in some setting and slower in none, inconclusive otherwise.
+    """
+    ev = escape_speed(quick, rules)
+    rows, faster, slower = [], [], []
+    for label, st_ in ev["settings"].items():
+        for pair in ("ssam vs usam", "nssam vs sam"):
+            t = st_["tests"][pair]
+            if t["faster"]:
+                faster.append(t)
+            if t["slower"]:
+                slower.append(t)
+            res = "faster" if t["faster"] else "slower" if t["slower"] else "no difference"
+            rows.append((label, pair, t, res))
+    sgd_txt = []
+    for label, st_ in ev["settings"].items():
+        for pair in ("ssam vs sgd", "nssam vs sgd"):
+            t = st_["tests"][pair]
+            if t["faster"] or t["slower"]:
+                sgd_txt.append(f"{pair} {'faster' if t['faster'] else 'slower'} "
+                               f"({label}, ×{t['ratio']:.2f})")
+    ev["versus_sgd"] = sgd_txt
+    if slower:
+        verdict = "violated"
+        t = slower[0]
+        ev["counterexample"] = dict(setting=t["setting"], pair=f"{t['a']} vs {t['b']}",
+                                    median_steps=[t["median_a"], t["median_b"]],
+                                    ratio=t["ratio"], p_holm=t["p_slower_holm"])
+    elif faster:
+        verdict = "holds"
+    else:
+        verdict = "inconclusive"
+        ev["reason"] = "no paired comparison differs significantly after Holm's correction"
+    # aggregate rows: one per setting (both pairs in one row)
+    out_rows = []
+    for label in ev["settings"]:
+        parts, flags = [], []
+        for lab, pair, t, res in rows:
+            if lab != label:
+                continue
+            parts.append(f"{pair}: {t['median_a']:.0f} vs {t['median_b']:.0f} steps, ×"
+                         f"{t['ratio']:.2f} [{t['ratio_ci'][0]:.2f}, {t['ratio_ci'][1]:.2f}]"
+                         f", p_Holm {min(t['p_faster_holm'], t['p_slower_holm']):.1e} ({res})")
+            flags.append(None if res == "no difference" else res == "faster")
+        known = [x for x in flags if x is not None]
+        out_rows.append(Row(label, "renormalized rule escapes sooner",
+                            "; ".join(parts), None if not known else all(known)))
+    h = ev["settings"][next(iter(ev["settings"]))]["tests"]["ssam vs usam"]
+    predicted = ("SSAM escapes sooner than USAM and NSSAM sooner than SAM from the same "
+                 "starts (one-sided Wilcoxon, Holm α=0.05), ρb < 1")
+    measured = (f"renormalized rule significantly faster in {len(faster)}, slower in "
+                f"{len(slower)} of {len(rows)} comparisons ({ev['starts']} paired starts); "
+                f"e.g. {next(iter(ev['settings']))}: SSAM {h['median_a']:.0f} vs USAM "
+                f"{h['median_b']:.0f} steps; vs SGD: " + (", ".join(sgd_txt) or "no difference"))
+    key = f"faster in {len(faster)}, slower in {len(slower)} of {len(rows)} paired tests"
+    return Result(predicted, measured, verdict, ev, key=key, rows=out_rows)
+
+
+# ------------------------------------------------------------------------------ C11c
+
+@dataclass(frozen=True)
+class NoiseEscapeConfig:
+    """C11c: quartic-walls saddle, ηb = 0.1; ρb and noise σ grids; starts; budget."""
+
+    starts: int
+    budget: int
+    rho_b: tuple
+    sigma: tuple
+    batch_size: int = 4
+
+    @classmethod
+    def quick(cls):
+        return cls(starts=16, budget=500, rho_b=(0.5, 1.5, 3.0), sigma=(0.0, 0.1, 0.5))
+
+    @classmethod
+    def full(cls):
+        return cls(starts=150, budget=5000, rho_b=(0.25, 0.5, 0.9, 1.1, 1.5, 3.0),
+                   sigma=(0.0, 0.03, 0.1, 0.3, 1.0))
+
+
+def noise_escape(quick: bool = True, rules: Rules | None = None, config=None) -> dict:
+    """C11c's measurements: escape steps of all rules per (ρ, σ) cell on quartic walls."""
+    cfg = config or (NoiseEscapeConfig.quick() if quick else NoiseEscapeConfig.full())
+    seeds = start_seeds(1102, cfg.starts)
+    b = 1.0
+    cells, tests = [], []
+    for sigma in cfg.sigma:
+        f = (QuarticSaddle(a=[1.0], b=b, c=1.0) if sigma == 0 else
+             QuarticSaddle(a=[1.0], b=b, c=1.0, n=256, sigma=sigma, seed=12))
+        for rb in cfg.rho_b:
+            es = escape_steps(f, f.saddle, 0.1 / b, rb / b, cfg.budget, seeds, rules,
+                              escape_radius=f.basin,
+                              batch_size=None if sigma == 0 else cfg.batch_size)
+            cell = dict(rho_b=rb, sigma=sigma,
+                        escaped={n: float(np.isfinite(x).mean()) for n, x in es.steps.items()},
+                        steps={n: np.minimum(x, cfg.budget + 1).tolist()
+                               for n, x in es.steps.items()}, tests={})
+            for a_, b_ in HEADLINE:
+                t = paired_test(es.steps[a_], es.steps[b_], cfg.budget)
+                t.update(setting=f"ρb={rb}, σ={sigma}", a=a_, b=b_)
+                cell["tests"][f"{a_} vs {b_}"] = t
+                tests.append(t)
+            sam_family = [cell["escaped"][n] for n in ("sam", "usam", "ssam", "nssam")]
+            cell["nothing_helps"] = bool(max(sam_family) < 0.5)
+            cells.append(cell)
+    _decide(tests)
+    return dict(cells=cells, starts=cfg.starts, budget=cfg.budget, lr=0.1 / b, b=b,
+                batch_size=cfg.batch_size)
+
+
+def check_c11c(quick: bool = True, rules: Rules | None = None) -> Result:
+    r"""C11c: noise at the quartic-walls saddle, as ρ crosses 1/b: where renormalization helps.
+
+    :math:`f = \tfrac12 x^2 - \tfrac12 y^2 + \tfrac14 y^4` (b = c = 1), escape = reaching
+    the basin :math:`\|w\| > \sqrt{b/3c}` downhill; :math:`\eta b = 0.1`; per-example noise σ
+    (minibatch 4, the same minibatches for every rule; σ = 0 deterministic);
+    :math:`\rho b` on both sides of 1 (above it USAM's and SSAM's saddle attracts: only
+    noise can move them). Per cell (ρ, σ): escape steps of all five rules from the same
+    starts; SSAM vs USAM and NSSAM vs SAM paired (Wilcoxon, both directions, Holm over all
+    cells). Renormalization *helps* in a cell where the renormalized rule is significantly
+    faster, *hurts* where significantly slower; *nothing helps* where no SAM-family rule
+    escapes from half of the starts within the budget. Verdict: violated if it hurts in some
+    cell (counterexample), holds if it helps in some cell and hurts in none, inconclusive
+    otherwise.
+    """
+    ev = noise_escape(quick, rules)
+    helps, hurts, rows = [], [], []
+    for c in ev["cells"]:
+        flags, parts = [], []
+        for pair, t in c["tests"].items():
+            if t["faster"]:
+                helps.append(t)
+            if t["slower"]:
+                hurts.append(t)
+            res = "helps" if t["faster"] else "hurts" if t["slower"] else "="
+            flags.append(None if res == "=" else res == "helps")
+            parts.append(f"{pair} {t['median_a']:.0f}/{t['median_b']:.0f} ({res})")
+        esc = ", ".join(f"{n} {c['escaped'][n]:.0%}" for n in c["escaped"])
+        known = [x for x in flags if x is not None]
+        rows.append(Row(f"ρb={c['rho_b']}, σ={c['sigma']}",
+                        "renormalized rule escapes sooner",
+                        f"escaped {esc}; median steps " + "; ".join(parts)
+                        + ("; nothing helps" if c["nothing_helps"] else ""),
+                        None if not known else all(known)))
+    nothing = [f"ρb={c['rho_b']}, σ={c['sigma']}" for c in ev["cells"] if c["nothing_helps"]]
+    ev["nothing_helps"] = nothing
+    if hurts:
+        verdict = "violated"
+        t = hurts[0]
+        ev["counterexample"] = dict(cell=t["setting"], pair=f"{t['a']} vs {t['b']}",
+                                    median_steps=[t["median_a"], t["median_b"]],
+                                    p_holm=t["p_slower_holm"])
+    elif helps:
+        verdict = "holds"
+    else:
+        verdict = "inconclusive"
+        ev["reason"] = "no cell separates a renormalized rule from its base (Holm, α=0.05)"
+    helped = sorted({t["setting"] for t in helps})
+    predicted = ("renormalization speeds escape where the base rule escapes slowly (ρb < 1); "
+                 "for ρb > 1 the saddle attracts USAM and SSAM alike: only noise frees them")
+    measured = (f"helps in {len(helps)}, hurts in {len(hurts)} of "
+                f"{2 * len(ev['cells'])} paired comparisons (helps at "
+                f"{', '.join(helped) or 'none'}); nothing helps at "
+                f"{', '.join(nothing) or 'no cell'}")
+    key = f"helps {len(helps)}, hurts {len(hurts)}, nothing helps in {len(nothing)} cells"
+    return Result(predicted, measured, verdict, ev, key=key, rows=rows)
