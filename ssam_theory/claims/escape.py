@@ -106,7 +106,7 @@ def _decide(tests: list[dict], key: str = "headline"):
 
 # ------------------------------------------------------------------------------ C11a
 
-def _saddle_cases():
+def saddle_cases():
     """(label, landscape, saddle, a, b, escape radius) of C11a and C11b."""
     quartic = QuarticSaddle(a=[1.0, 0.5], b=1.0, c=1.0)
     beale = Beale()
@@ -153,7 +153,7 @@ def attraction(quick: bool = True, rules: Rules | None = None, config=None) -> d
     cfg = config or (AttractionConfig.quick() if quick else AttractionConfig.full())
     seeds = start_seeds(1100, cfg.seeds)
     out = {}
-    for label, f, s, a, b, radius in _saddle_cases():
+    for label, f, s, a, b, radius in saddle_cases():
         lrs = np.geomspace(0.05, 4.0, cfg.n_lr) / b
         rhos = np.geomspace(0.1, 10.0, cfg.n_rho) / b
         d = attraction_diagram(f, s, lrs, rhos, cfg.steps, seeds, rules,
@@ -320,7 +320,7 @@ def _speed_settings(cfg):
     pair is compared there too.
     """
     out = []
-    for label, f, s, _, b, radius in _saddle_cases():
+    for label, f, s, _, b, radius in saddle_cases():
         if label == "½(0.1x²−y²)":
             continue
         for rb in (0.5, 0.05):
