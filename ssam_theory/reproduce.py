@@ -44,6 +44,7 @@ NOTEBOOKS: tuple[str, ...] = (
     "04_expansiveness",
     "05_saddles",
     "06_linear_models",
+    "07_your_own_analysis",
 )
 
 #: The figures (file stems in the output directory) that show each claim.
@@ -69,6 +70,7 @@ CLAIM_FIGURES: dict[str, tuple[str, ...]] = {
     "C15": ("06_linear_models_descent",),
     "C16": ("03_stability_loss_curves",),
     "C17": ("03_stability_nssam_flat",),
+    "C19": ("07_your_own_analysis_network_escape",),
 }
 
 QUICK_TIMEOUT = 300  # seconds per cell in quick mode (generous: CI machines are slow)

@@ -41,7 +41,9 @@ __all__ = [
     "gd_max_lr",
     "hardt_bound",
     "kim_msd_gap",
+    "network_saddle_eigenvalue",
     "nssam_contraction",
+    "nssam_network_multiplier",
     "nssam_rate",
     "nssam_rate_lr_range",
     "sam_cycle_amplitude",
@@ -93,6 +95,7 @@ _DOMAIN = {
     "grad_norm": (0.0, True), "b": (0.0, True), "beta": (0.0, True), "L": (0.0, True),
     "count": (0.0, False), "gap": (0.0, False), "steps": (0.0, True), "t": (0.0, False),
     "batch": (0.0, True), "noise": (0.0, False),
+    "xty_max": (0.0, False), "n": (0.0, True), "a": (0.0, True),
 }
 
 
@@ -272,21 +275,6 @@ usam_saddle_max_lr = Formula(
     "root of 1 − ηb(ρb − 1) = −1.",
     "C09 [derived]")
 
-ssam_saddle_multiplier = Formula(
-    "ssam_saddle_multiplier", 1 - eta * b * sp.sign(rho * b - 1),
-    [("lr", eta), ("rho", rho), ("b", b)],
-    "SSAM's (USAM base) y-multiplier on the negative-curvature axis of ½(ax² − by²). "
-    "Derivation: on x = 0, g = −by and g̃ = ∇f(w + ρg) = −b(1 − ρb)y = b(ρb − 1)y, so "
-    "γ = ‖g‖/‖g̃‖ = 1/|ρb − 1| and γg̃ = b·sign(ρb − 1)·y: y' = (1 − ηb·sign(ρb − 1))y. "
-    "The direction is USAM's (γ > 0), the length GD's: the saddle attracts along y iff "
-    "ρb > 1 (USAM's direction condition) and ηb < 2 (GD's step condition), whatever ρ. "
-    "Likewise on the x-axis γ(a + ρa²)x = ax: multiplier 1 − ηa, stable iff ηa < 2. So "
-    "SSAM's attraction set is USAM's {ρb > 1, ηb(ρb − 1) < 2, η(a + ρa²) < 2} with every "
-    "step condition replaced by GD's: {ρb > 1, ηb < 2, ηa < 2}. It is smaller than USAM's "
-    "for 1/b < ρ < 2/b and 2/b < η < 2/(b(ρb − 1)) (SSAM leaves where USAM is held) and "
-    "larger where ρ > 2/b (USAM overshoots out of the saddle, SSAM does not).",
-    "C11a [derived]")
-
 ssam_escape_x_multiplier = Formula(
     "ssam_escape_x_multiplier", 1 - eta * lam * (1 + rho * lam) / sp.Abs(rho * b - 1),
     [("lr", eta), ("rho", rho), ("lam", lam), ("b", b)],
@@ -295,7 +283,10 @@ ssam_escape_x_multiplier = Formula(
     "Derivation: for |x| ≪ |y|, γ = ‖g‖/‖g̃‖ → 1/|ρb − 1| (ssam_saddle_multiplier), and "
     "x' = x − ηγa(1 + ρa)x. USAM's x-step is multiplied by γ, which is large near ρb = 1: "
     "SSAM's escape along y drags a growing oscillation of x with it (a blow-up, so a "
-    "diverged run) unless ηa(1 + ρa) < 2|ρb − 1|.",
+    "diverged run) unless ηa(1 + ρa) < 2|ρb − 1|. With ssam_saddle_multiplier (y) and the "
+    "same argument on the x-axis (γ(a + ρa²)x = ax: multiplier 1 − ηa), SSAM's attraction "
+    "set is USAM's {ρb > 1, ηb(ρb − 1) < 2, η(a + ρa²) < 2} with each step condition "
+    "replaced by GD's: {ρb > 1, ηb < 2, ηa < 2} (C11a).",
     "C11a [derived]")
 
 sam_trap_radius = Formula(
@@ -462,18 +453,59 @@ nssam_rate_lr_range = Formula(
     "C17 [derived]")
 
 
+# ---------------------------------------------------------------------------------------
+# C19: the diagonal linear network's saddle
+
+_xty = sp.Symbol("m_xy", nonnegative=True)  # ‖Xᵀy‖_∞
+_n = sp.Symbol("n", positive=True)  # number of examples
+network_saddle_eigenvalue = Formula(
+    "network_saddle_eigenvalue", -_xty / _n, [("xty_max", _xty), ("n", _n)],
+    "Most negative eigenvalue of the Hessian of f(u, v) = Σ_i(⟨u⊙v, x_i⟩ − y_i)²/(2n) at "
+    "the origin. Derivation: there β = u⊙v = 0, residuals r = −y, and the only non-zero "
+    "second derivatives are ∂²f/∂u_j∂v_j = (Xᵀr)_j/n = −(Xᵀy)_j/n, so "
+    "∇²f(0) = [[0, D], [D, 0]] with D = −diag(Xᵀy)/n, eigenvalues ±|(Xᵀy)_j|/n on "
+    "(e_j, ±e_j)/√2; the smallest is −‖Xᵀy‖_∞/n (a strict saddle iff Xᵀy ≠ 0).",
+    "C19 [derived]")
+
+ssam_saddle_multiplier = Formula(
+    "ssam_saddle_multiplier", 1 + eta * b * sp.sign(1 - rho * b),
+    [("lr", eta), ("rho", rho), ("b", b)],
+    "SSAM's (renormalized USAM's) multiplier along an eigen-direction of curvature −b of a "
+    "quadratic saddle, for an iterate aligned with it. Derivation: g = −by, "
+    "g̃ = ∇f(y + ρg) = −b(1 − ρb)y, γ = ‖g‖/‖g̃‖ = 1/|1 − ρb|, so "
+    "y' = y + ηγb(1 − ρb)y = (1 + ηb·sign(1 − ρb))y: SGD's 1 + ηb below ρ = 1/b, "
+    "GD-on-−f's 1 − ηb above (USAM's attraction kept, C09, at SGD's step size). At ρb = 1, "
+    "g̃ = 0 and γ = 1 by convention: the multiplier is 1.",
+    "C19 [derived; cf. C09]")
+
+
+_a = sp.Symbol("a", positive=True)  # ‖x_j‖²/n, the quartic coefficient along v_neg
+nssam_network_multiplier = Formula(
+    "nssam_network_multiplier", 1 - eta * b * sp.sign(2 * b - _a * rho**2),
+    [("lr", eta), ("rho", rho), ("b", b), ("a", _a)],
+    "NSSAM's multiplier along the negative-curvature direction v_neg = (e_j, ±e_j)/√2 of the "
+    "diagonal network's saddle (b = |λ_neg|, a = ‖x_j‖²/n), for |s| ≪ ρ. Derivation: the "
+    "line s·v_neg is invariant and f restricted to it is the quartic f(0) − bs²/2 + as⁴/8, "
+    "f'(s) = −bs + as³/2. With e = −ρ sign(s) (SAM base), g̃ = f'(s + e) ≈ "
+    "sign(s)(bρ − aρ³/2), and γ|g̃| = |g| = b|s|, so s' = s − ηb|s|·sign(g̃) = "
+    "(1 − ηb·sign(2b − aρ²))s: NSSAM contracts toward the saddle while the perturbation "
+    "stays inside the line's basin (ρ² < 2b/a), and grows like SGD beyond it. Unlike the "
+    "USAM base, the threshold is set by the quartic wall, not by ρ = 1/b.",
+    "C19 [derived]")
+
+
 #: Every formula, by name.
 FORMULAS: dict[str, Formula] = {
     f.name: f for f in (
         gd_max_lr, usam_max_lr, usam_max_curvature, sam_cycle_amplitude, sam_loss_floor,
         sam_transverse_multiplier, sam_edge, gd_expansiveness, usam_expansiveness,
-        usam_saddle_multiplier, usam_saddle_max_lr, ssam_saddle_multiplier,
-        ssam_escape_x_multiplier, sam_trap_radius,
-        sam_trap_max_lr,
+        usam_saddle_multiplier, usam_saddle_max_lr, ssam_escape_x_multiplier,
+        sam_trap_radius, sam_trap_max_lr,
         sam_trap_max_curvature, sam_saddle_cycle_multiplier,
         kim_msd_gap, sgd_saddle_msd, usam_saddle_msd, usam_saddle_msd_kim, hardt_bound,
         usam_descent_coefficient, usam_descent_bound,
         usam_min_grad_sq_bound, nssam_contraction, nssam_rate,
-        nssam_rate_lr_range,
+        nssam_rate_lr_range, network_saddle_eigenvalue, ssam_saddle_multiplier,
+        nssam_network_multiplier,
     )
 }

@@ -24,7 +24,7 @@ from ssam_theory.claims import (
 from ssam_theory.cli import main
 
 IDS = [f"C{i:02d}" for i in range(1, 11)] + ["C11a", "C11b", "C11c", "C12", "C12b"] + [
-    f"C{i:02d}" for i in range(13, 18)]
+    f"C{i:02d}" for i in range(13, 18)] + ["C19"]
 
 
 @pytest.fixture(scope="module")

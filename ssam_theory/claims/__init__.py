@@ -1,6 +1,6 @@
 r"""The claims registry: every claim of the catalogue, derived, traced and checked.
 
-Each :class:`Claim` has an id (C01–C17), a title, a statement, a source tag
+Each :class:`Claim` has an id (C01–C19), a title, a statement, a source tag
 (``classical``, ``derived``, ``peer``, ``paper``, ``observed``), the setting where it is
 checked and a ``check(quick, rules)`` whose :class:`Result` (predicted, measured, verdict,
 evidence) is computed from runs of the toolkit's own rules in that call. Verdicts are
@@ -15,6 +15,7 @@ evidence) is computed from runs of the toolkit's own rules in that call. Verdict
 from __future__ import annotations
 
 from . import descent, escape, linear, quadratic, renormalization, saddles
+from . import network as _network
 from ._base import SOURCES, VERDICTS, Claim, Result, Row, Rules, default_rules, make
 
 __all__ = ["REGISTRY", "SOURCES", "VERDICTS", "Claim", "Result", "Row", "Rules", "by_id",
@@ -150,6 +151,18 @@ REGISTRY: tuple[Claim, ...] = (
           "observed",
           "diag(10, 0.1) with η ∈ [0.05, 0.19], ρ ∈ [0.01, 100]; random κ = 8; diag(10, 5); "
           "η below the regime", quadratic.check_c17),
+    Claim("C19", "Escape from a diagonal network's saddle",
+          r"On the diagonal linear network $f(u, v) = \frac1{2n}\sum_i(\langle u\odot v, x_i"
+          r"\rangle - y_i)^2$ the origin is a strict saddle, $\lambda_{\rm neg} = "
+          r"-\|X^\top y\|_\infty/n$. Near it each rule grows along $v_{\rm neg}$ by its "
+          r"linearised multiplier (SGD $1+\eta b$, USAM $1-\eta b(\rho b-1)$, SSAM "
+          r"$1+\eta b\,\mathrm{sign}(1-\rho b)$, $b = |\lambda_{\rm neg}|$); from small "
+          r"initialisation $\alpha$, SAM-type rules leave later than SGD, and renormalization "
+          r"(SSAM, the paper's rule) closes USAM's gap. NSSAM against SAM is reported.",
+          "paper: Tan et al. 2024, mechanism, to be tested; cf. Kim et al. 2023",
+          "sparse regression (n = 100, d = 8) and diabetes; η = 0.2/b; ρb = 0.5 (escape), "
+          "0.9 and 1.1 (rates); α = 1e-4…1e-1; full batch and b = 16; 12 paired seeds",
+          _network.check_c19),
 )
 
 _BY_ID = {c.id: c for c in REGISTRY}
