@@ -5,7 +5,7 @@ import pytest
 
 import ssam_theory as st
 from ssam_theory import theory
-from ssam_theory.claims.escape import holm, median_ci, paired_test
+from ssam_theory.claims._stats import holm, median_ci, paired_test
 from ssam_theory.escape import (
     QuarticSaddle,
     attraction_diagram,
