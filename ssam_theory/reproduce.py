@@ -66,10 +66,12 @@ CLAIM_FIGURES: dict[str, tuple[str, ...]] = {
     "C12": ("05_saddles_msd", "05_saddles_escape_times"),
     "C12b": ("05_saddles_msd",),
     "C13": ("04_expansiveness_divergence",),
-    "C14": ("06_linear_models_risk_synthetic", "06_linear_models_risk_real"),
+    "C14a": ("06_linear_models_stability",),
+    "C14b": ("06_linear_models_risk",),
     "C15": ("06_linear_models_descent",),
     "C16": ("03_stability_loss_curves",),
     "C17": ("03_stability_nssam_flat",),
+    "C18": ("06_linear_models_batch_one",),
     "C19": ("07_your_own_analysis_network_escape",),
 }
 

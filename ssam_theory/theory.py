@@ -41,6 +41,7 @@ __all__ = [
     "gd_max_lr",
     "hardt_bound",
     "kim_msd_gap",
+    "minibatch_smoothness",
     "network_saddle_eigenvalue",
     "nssam_contraction",
     "nssam_network_multiplier",
@@ -59,6 +60,7 @@ __all__ = [
     "ssam_saddle_multiplier",
     "usam_descent_bound",
     "usam_descent_coefficient",
+    "usam_example_lr",
     "usam_expansiveness",
     "usam_max_curvature",
     "usam_max_lr",
@@ -67,6 +69,7 @@ __all__ = [
     "usam_saddle_msd",
     "usam_saddle_msd_kim",
     "usam_saddle_multiplier",
+    "usam_stability_bound",
 ]
 
 # ---------------------------------------------------------------------------------------
@@ -452,6 +455,43 @@ nssam_rate_lr_range = Formula(
     "(r ≥ 1/λ_max).",
     "C17 [derived]")
 
+# ---------------------------------------------------------------------------------------
+# C14a, C18: minibatch smoothness, USAM's stability bound, USAM at batch size 1
+
+minibatch_smoothness = Formula(
+    "minibatch_smoothness", lam / batch, [("lam", lam), ("batch", batch)],
+    "Smoothness β_B of a minibatch loss f_B = (1/b)Σ_{i∈B} ℓ_i of a linear model, with λ the "
+    "top eigenvalue of Σ_{i∈B} x_i x_iᵀ·c (c = 1 least squares, c = 1/4 logistic, the bound "
+    "on the logistic loss's second derivative): ∇²f_B ⪯ (c/b)X_BᵀX_B, equality for least "
+    "squares. The β of the learning-rate regime is its largest value over the minibatches "
+    "that the runs on S and S′ use.",
+    "C14a [derived]")
+
+usam_stability_bound = Formula(
+    "usam_stability_bound", 2 * eta * L * (1 + rho * beta) * count,
+    [("lr", eta), ("L", L), ("rho", rho), ("beta", beta), ("count", count)],
+    "Hardt-type bound for USAM: ‖w_T − w′_T‖ ≤ 2ηL(1 + ρβ)·Σ_t m_t/b, m_t the copies of i* in "
+    "minibatch t. Derivation: G, G′ the USAM steps on the minibatch losses f_B, f′_B of S, "
+    "S′, u = w + ρ∇f_B(w), u″ = w + ρ∇f′_B(w). ‖G(w) − G′(w′)‖ ≤ ‖G′(w) − G′(w′)‖ + "
+    "η‖∇f_B(u) − ∇f′_B(u″)‖. If G′ is non-expansive the first term is ≤ δ_t; the second "
+    "splits as ‖∇f_B(u) − ∇f′_B(u)‖ + ‖∇f′_B(u) − ∇f′_B(u″)‖ ≤ (m_t/b)·2L + "
+    "β·ρ(m_t/b)·2L, since f_B − f′_B = (m_t/b)(ℓ_{i*} − ℓ_{z′}) and ‖u − u″‖ = "
+    "ρ(m_t/b)‖∇ℓ_{i*}(w) − ∇ℓ_{z′}(w)‖; L bounds ‖∇ℓ_{i*}‖, ‖∇ℓ_{z′}‖ at the points w_t, "
+    "u_t the run on S visits. Summing: the constant is 2ηL(1 + ρβ), Hardt et al.'s 2ηL "
+    "times 1 + ρβ (ρ = 0 gives SGD's). Non-expansive: for a quadratic f′_B (least squares) "
+    "G′ is affine with linear part I − η(H + ρH²), eigenvalues 1 − η(λ + ρλ²) ∈ [−1, 1] "
+    "for 0 ≤ λ ≤ β iff η ≤ 2/(β(1 + ρβ)) (usam_max_lr), exact; for a non-quadratic loss "
+    "(logistic, b ≥ 2) the linear part is I − ηA(I + ρB') with two different averaged "
+    "Hessians A, B', which need not be a contraction, so there it is an assumption.",
+    "C14a [derived; after Hardt, Recht & Singer, arXiv:1509.01240, Thm 3.7]")
+
+usam_example_lr = Formula(
+    "usam_example_lr", eta * (1 + rho * lam), [("lr", eta), ("rho", rho), ("lam", lam)],
+    "USAM with one example per step on least squares is SGD with step η(1 + ρ‖x_i‖²) "
+    "(λ = ‖x_i‖², the example's curvature): ∇ℓ_i(w) = r x_i, r = x_iᵀw − y_i, and "
+    "∇ℓ_i(w + ρr x_i) = (r + ρr‖x_i‖²)x_i = (1 + ρ‖x_i‖²)∇ℓ_i(w).",
+    "C18 [derived]")
+
 
 # ---------------------------------------------------------------------------------------
 # C19: the diagonal linear network's saddle
@@ -507,5 +547,6 @@ FORMULAS: dict[str, Formula] = {
         usam_min_grad_sq_bound, nssam_contraction, nssam_rate,
         nssam_rate_lr_range, network_saddle_eigenvalue, ssam_saddle_multiplier,
         nssam_network_multiplier,
+        minibatch_smoothness, usam_stability_bound, usam_example_lr,
     )
 }

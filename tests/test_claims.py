@@ -23,8 +23,9 @@ from ssam_theory.claims import (
 )
 from ssam_theory.cli import main
 
-IDS = [f"C{i:02d}" for i in range(1, 11)] + ["C11a", "C11b", "C11c", "C12", "C12b"] + [
-    f"C{i:02d}" for i in range(13, 18)] + ["C19"]
+IDS = [f"C{i:02d}" for i in range(1, 11)] + ["C11a", "C11b", "C11c", "C12", "C12b",
+                                                 "C13", "C14a", "C14b", "C15", "C16", "C17",
+                                                 "C18", "C19"]
 
 
 @pytest.fixture(scope="module")
