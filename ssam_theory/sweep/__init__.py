@@ -7,7 +7,8 @@ uses (one implementation of the rules), classifies what each row did
 ``(lr, rho, seed)``.
 
 Work is split into chunks of rows (bounded memory); inside a chunk, rows that have finished
-(converged, diverged, escaped) are compacted away so they cost nothing; chunks run serially,
+(converged, diverged) are compacted away so they cost nothing (a row that left a saddle's
+ball runs on: its escape is decided by how it continues); chunks run serially,
 in a :class:`concurrent.futures.Executor` or on a Dask cluster, and are cached on disk with
 ``cache_dir`` (atomic writes, checksums, resumable). Every row is computed with row-local
 arithmetic, so the bits of a row depend neither on its chunk, nor on the chunk size, nor on
@@ -17,7 +18,8 @@ References:
     Tan et al., Stabilizing Sharpness-aware Minimization Through A Simple Renormalization
     Strategy, arXiv:2401.07250.
     Kim et al., Stability Analysis of Sharpness-Aware Minimization, arXiv:2301.06308
-    (saddle attraction: the trapped / escaped outcomes).
+    (saddle attraction: the trapped / escaped outcomes; escaped means left downhill without
+    a blow-up, see :func:`sweep`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ from .result import FIELDS, Outcome, SweepResult, current_umask
 
 __all__ = ["Outcome", "Plan", "ResourceError", "SweepResult", "landscape_fingerprint", "sweep"]
 
+#: Version tag of the escaped / diverged criterion at a saddle (documented in :func:`sweep`).
+ESCAPE_RULE = "downhill, no positive-curvature blow-up (v2)"
+
 _OPTION_NAMES = ("truncate", "adaptive", "momentum", "weight_decay", "eps")
 
 
@@ -87,14 +92,42 @@ def sweep(landscape: Landscape, name: str, lr, rho, steps: int, seeds=1, w0=None
       evaluated for this check at every step; ``grad_tol=None`` disables the check).
     * **bounded** — neither, after ``steps`` updates (e.g. SAM's 2-cycle, slow convergence).
 
-    With ``saddle`` = :math:`s` (a stationary point), two more outcomes refine these:
+    With ``saddle`` = :math:`s` (a stationary point), the rows that leave the escape ball
+    :math:`\|w - s\| \le R` (``escape_radius``; checked from :math:`w_0` on) are told apart
+    by *how* they leave, and two outcomes refine the others:
 
-    * **escaped** — :math:`\|w_t - s\| >` ``escape_radius`` (checked from :math:`w_0` on,
-      before divergence can happen); the row stops at :math:`w_t`; ``event_step = t``.
-    * **trapped** — the row converged within ``trap_radius`` of :math:`s`, or ended the run
-      (bounded) within ``trap_radius`` of :math:`s`. A row converged elsewhere inside the
-      escape ball stays **converged**; one that stayed in the ball far from :math:`s`,
-      **bounded**. ``event_step`` is the convergence step, or -1.
+    * **escaped** — the row left the ball *downhill* and nothing blew up. With :math:`t_e`
+      the first step with :math:`\|w_{t_e} - s\| > R`, the row keeps running after
+      :math:`t_e` (until ``steps``, convergence or overflow) and escaped iff
+
+      1. :math:`f(w_{t_e}) < f(s)` (it left below the saddle's level),
+      2. its last kept iterate (:math:`w_T`, the convergence point, or the last iterate
+         before overflow) is still below the saddle's level, :math:`f < f(s)`, and
+      3. no positive-curvature direction blew up: along every eigenvector :math:`v_j` of
+         :math:`\nabla^2 f(s)` with a positive eigenvalue, the component
+         :math:`u_j = v_j^\top(w - s)` did not change sign while growing in magnitude at
+         each of the last 3 updates (with :math:`|u_j| > R` at the end, unless the next
+         update overflowed ``divergence_norm``).
+
+      ``event_step`` :math:`= t_e`, the escape time. Why 3: a gradient step's multiplier
+      along positive curvature is below 1 for every rule (:math:`\gamma > 0`), so a
+      blow-up there is an oscillation of growing amplitude, while an escape along negative
+      curvature grows without alternating or alternates along :math:`v_{\rm neg}` only; the
+      magnitude condition keeps a bounded oscillation that is still settling (SAM's 2-cycle
+      around a minimum, of small amplitude) from counting. Condition 2 catches blow-ups on
+      landscapes bounded below (Beale, quartic walls), where an unstable direction raises
+      :math:`f`; condition 3 those on landscapes unbounded below, where the escape itself
+      runs off to infinity and a blow-up of :math:`x` can hide behind a faster-growing
+      :math:`y` (SGD with :math:`\eta > 2/a` on :math:`\tfrac12(ax^2 - by^2)`).
+    * A row that left the ball any other way is **diverged**: it left with
+      :math:`f(w) \ge f(s)` (for example USAM with :math:`\eta = 1, \rho = 2` on
+      :math:`\tfrac12(x^2 - y^2)`: :math:`y` is 0 after one step and :math:`x` doubles at
+      every step), came back above the saddle's level, or blew up along positive curvature.
+      ``event_step`` is the overflow step if it overflowed, else :math:`t_e`.
+    * **trapped** — the row never left the ball and converged within ``trap_radius`` of
+      :math:`s`, or ended the run (bounded) within ``trap_radius`` of :math:`s`. A row
+      converged elsewhere inside the ball stays **converged**; one that stayed in the ball
+      far from :math:`s`, **bounded**. ``event_step`` is the convergence step, or -1.
 
     Starts: ``w0=None`` draws :math:`z \sim \mathcal N(0, I_d)` from
     ``numpy.random.default_rng(seed)`` and starts at :math:`w_0 = z`, or, with ``saddle``, at
@@ -413,6 +446,8 @@ def _check_args(landscape, name, lr, rho, steps, seeds, w0, executor, cache_dir,
                       "type": type(landscape).__name__, "fingerprint": fingerprint},
         "version": _version(),
     }
+    if saddle is not None:  # the escape criterion is part of what a result means (and its key)
+        settings["escape_rule"] = ESCAPE_RULE
     return spec, lr, rho, seeds, w0_table, settings, chunk_size
 
 
