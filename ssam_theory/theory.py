@@ -47,12 +47,15 @@ __all__ = [
     "sam_cycle_amplitude",
     "sam_edge",
     "sam_loss_floor",
+    "sam_multiplier",
     "sam_saddle_cycle_multiplier",
     "sam_transverse_multiplier",
     "sam_trap_max_curvature",
     "sam_trap_max_lr",
     "sam_trap_radius",
     "sgd_saddle_msd",
+    "ssam_contraction",
+    "stability_root",
     "usam_descent_bound",
     "usam_descent_coefficient",
     "usam_expansiveness",
@@ -90,7 +93,7 @@ _DOMAIN = {
     "lam_max": (0.0, True), "lam_min": (0.0, True), "lam_neg": (0.0, True),
     "grad_norm": (0.0, True), "b": (0.0, True), "beta": (0.0, True), "L": (0.0, True),
     "count": (0.0, False), "gap": (0.0, False), "steps": (0.0, True), "t": (0.0, False),
-    "batch": (0.0, True), "noise": (0.0, False),
+    "batch": (0.0, True), "noise": (0.0, False), "coef": (0.0, True),
 }
 
 
@@ -192,14 +195,35 @@ usam_max_lr = Formula(
     "GD on the curvature λ + ρλ²; stable iff η(λ + ρλ²) < 2.",
     "C02 [derived; cf. Agarwala & Dauphin, arXiv:2302.08692]")
 
-_lam_star = (sp.sqrt(1 + 8 * rho / eta) - 1) / (2 * rho)
+# ---------------------------------------------------------------------------------------
+# One root behind USAM's λ*, SAM's λ_edge and the trap's a*
+
+coef = sp.Symbol("c", positive=True)  # coefficient of the quadratic term, ηλ + ηcλ² = 2
+
+
+def _root(c):
+    """(expression, numerically stable equal form) of the positive root of ηλ + ηcλ² = 2."""
+    return ((sp.sqrt(1 + 8 * c / eta) - 1) / (2 * c),
+            4 / (eta * (sp.sqrt(1 + 8 * c / eta) + 1)))
+
+
+stability_root = Formula(
+    "stability_root", _root(coef)[0], [("lr", eta), ("coef", coef)],
+    "Largest curvature λ a linear step with multiplier 1 − ηλ − ηcλ² tolerates: the "
+    "positive root of ηλ + ηcλ² = 2, (√(1 + 8c/η) − 1)/(2c). USAM's λ* is it at c = ρ, "
+    "SAM's edge λ_edge at c = ρ/‖g‖ and the saddle trap's a* at c = 1/|λ_neg|. Evaluated "
+    "as the equal form 4/(η(√(1 + 8c/η) + 1)) (no cancellation for small c); → 2/η as "
+    "c → 0.",
+    "C02, C05, C10 [derived]",
+    numeric_expr=_root(coef)[1])
+
 usam_max_curvature = Formula(
-    "usam_max_curvature", _lam_star, [("lr", eta), ("rho", rho)],
+    "usam_max_curvature", _root(rho)[0], [("lr", eta), ("rho", rho)],
     "Sharpest curvature USAM tolerates at learning rate η: the positive root λ* of "
-    "η(λ + ρλ²) = 2. Evaluated as the equal form 4/(η(√(1 + 8ρ/η) + 1)) (no cancellation "
-    "for small ρ).",
+    "η(λ + ρλ²) = 2 (stability_root at c = ρ). Evaluated as the equal form "
+    "4/(η(√(1 + 8ρ/η) + 1)) (no cancellation for small ρ).",
     "C02 [derived]",
-    numeric_expr=4 / (eta * (sp.sqrt(1 + 8 * rho / eta) + 1)))
+    numeric_expr=_root(rho)[1])
 
 # ---------------------------------------------------------------------------------------
 # C04, C05: SAM's 2-cycle and edge of stability
@@ -228,15 +252,21 @@ sam_transverse_multiplier = Formula(
     "ηρ/(λ₁c) = (2 − ηλ₁)/λ₁². It lies in (−1, 1) for λ_i < λ₁ and ηλ₁ < 2.",
     "C04 [derived]")
 
-_edge = (gnorm / (2 * rho)) * (sp.sqrt(1 + 8 * rho / (eta * gnorm)) - 1)
 sam_edge = Formula(
-    "sam_edge", _edge, [("lr", eta), ("rho", rho), ("grad_norm", gnorm)],
+    "sam_edge", _root(rho / gnorm)[0], [("lr", eta), ("rho", rho), ("grad_norm", gnorm)],
     "SAM's edge of stability at gradient norm ‖g‖: the positive root of "
-    "ηλ + ηρλ²/‖g‖ = 2 (linearizing SAM with the normalized perturbation ρg/‖g‖ held at "
-    "norm ρ: the λ-component is multiplied by 1 − ηλ − ηρλ²/‖g‖). Below 2/η, → 2/η as "
-    "ρ → 0. Evaluated as the equal form 4/(η(√(1 + 8ρ/(η‖g‖)) + 1)).",
+    "ηλ + ηρλ²/‖g‖ = 2 (stability_root at c = ρ/‖g‖; sam_multiplier = −1). Below 2/η, "
+    "→ 2/η as ρ → 0. Evaluated as the equal form 4/(η(√(1 + 8ρ/(η‖g‖)) + 1)).",
     "C05 [peer: Long & Bartlett, arXiv:2309.12488]",
-    numeric_expr=4 / (eta * (sp.sqrt(1 + 8 * rho / (eta * gnorm)) + 1)))
+    numeric_expr=_root(rho / gnorm)[1])
+
+sam_multiplier = Formula(
+    "sam_multiplier", 1 - eta * lam - eta * rho * lam**2 / gnorm,
+    [("lr", eta), ("rho", rho), ("lam", lam), ("grad_norm", gnorm)],
+    "Per-step multiplier of SAM's λ-component when the gradient norm is held at ‖g‖: "
+    "linearizing w' = w − η∇f(w + ρg/‖g‖) on a quadratic with the perturbation's norm "
+    "fixed gives 1 − ηλ − ηρλ²/‖g‖. Stable iff |·| < 1, i.e. λ < λ_edge (sam_edge).",
+    "C05 [peer: Long & Bartlett, arXiv:2309.12488]")
 
 # ---------------------------------------------------------------------------------------
 # C08: one-step expansiveness on quadratics
@@ -253,6 +283,17 @@ usam_expansiveness = Formula(
     "Expansiveness of the USAM step along eigenvalue λ, |1 − η(λ + ρλ²)|; the map "
     "w ↦ (I − η(H + ρH²))w is linear, so its Lipschitz constant is the max over λ.",
     "C08 [derived]")
+
+ssam_contraction = Formula(
+    "ssam_contraction",
+    sp.Abs(1 - eta * lam_i * (1 + rho * lam_i) / (1 + rho * lam_max)),
+    [("lr", eta), ("rho", rho), ("lam_i", lam_i), ("lam_max", lam_max)],
+    "Asymptotic per-step contraction of SSAM's λ_i-component on ½ wᵀHw once the iterate "
+    "is aligned with the top eigenvector v₁. Derivation: SSAM's step is η·γ·(H + ρH²)w with "
+    "γ = ‖Hw‖/‖(H + ρH²)w‖ → 1/(1 + ρλ_max) along v₁, so component i is multiplied by "
+    "1 − ηλ_i(1 + ρλ_i)/(1 + ρλ_max); the top one by GD's 1 − ηλ_max, whence SSAM's "
+    "threshold 2/λ_max.",
+    "C03 [derived]")
 
 # ---------------------------------------------------------------------------------------
 # C09, C10: saddles
@@ -289,18 +330,18 @@ sam_trap_max_lr = Formula(
     "then grow by 1 + ηb(1 − ρ/z) > 1 per step).",
     "C10 [derived]")
 
-_a_star = (lam_neg / 2) * (sp.sqrt(1 + 8 / (eta * lam_neg)) - 1)
 sam_trap_max_curvature = Formula(
-    "sam_trap_max_curvature", _a_star, [("lr", eta), ("lam_neg", lam_neg)],
+    "sam_trap_max_curvature", _root(1 / lam_neg)[0], [("lr", eta), ("lam_neg", lam_neg)],
     "Largest positive curvature a for which SAM stays trapped at the saddle of "
     "½(ax² − |λ_neg|y²). Derivation: inside the trap ‖∇f‖ ≤ ρ|λ_neg|, and the x-direction "
     "runs SAM's 2-cycle of amplitude c = ηρa/(2 − ηa) (C04) whose gradient a·c must stay "
-    "below ρ|λ_neg|: ηa²/(2 − ηa) < |λ_neg|. Its positive root is "
-    "(|λ_neg|/2)(√(1 + 8/(η|λ_neg|)) − 1) = λ_edge(η, ρ, ‖g‖ = ρ|λ_neg|), C05's edge at the "
-    "trap's gradient norm (independent of ρ). Together with η ≤ 1/|λ_neg| "
-    "(sam_trap_max_lr) this is the trapping condition; at η = 1/|λ_neg| it reads a < |λ_neg|.",
+    "below ρ|λ_neg|: ηa²/(2 − ηa) < |λ_neg| ⟺ ηa + ηa²/|λ_neg| < 2. Its positive root is "
+    "(|λ_neg|/2)(√(1 + 8/(η|λ_neg|)) − 1) (stability_root at c = 1/|λ_neg|) = "
+    "λ_edge(η, ρ, ‖g‖ = ρ|λ_neg|), C05's edge at the trap's gradient norm (independent of "
+    "ρ). Together with η ≤ 1/|λ_neg| (sam_trap_max_lr) this is the trapping condition; at "
+    "η = 1/|λ_neg| it reads a < |λ_neg|.",
     "C10 [derived]",
-    numeric_expr=4 / (eta * (sp.sqrt(1 + 8 / (eta * lam_neg)) + 1)))
+    numeric_expr=_root(1 / lam_neg)[1])
 
 sam_saddle_cycle_multiplier = Formula(
     "sam_saddle_cycle_multiplier",
@@ -437,8 +478,9 @@ nssam_rate_lr_range = Formula(
 #: Every formula, by name.
 FORMULAS: dict[str, Formula] = {
     f.name: f for f in (
-        gd_max_lr, usam_max_lr, usam_max_curvature, sam_cycle_amplitude, sam_loss_floor,
-        sam_transverse_multiplier, sam_edge, gd_expansiveness, usam_expansiveness,
+        gd_max_lr, usam_max_lr, stability_root, usam_max_curvature, sam_cycle_amplitude,
+        sam_loss_floor, sam_transverse_multiplier, sam_edge, sam_multiplier,
+        gd_expansiveness, usam_expansiveness, ssam_contraction,
         usam_saddle_multiplier, usam_saddle_max_lr, sam_trap_radius, sam_trap_max_lr,
         sam_trap_max_curvature, sam_saddle_cycle_multiplier,
         kim_msd_gap, sgd_saddle_msd, usam_saddle_msd, usam_saddle_msd_kim, hardt_bound,
