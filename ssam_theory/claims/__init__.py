@@ -174,10 +174,10 @@ def markdown_table(results: list[tuple[Claim, Result]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def as_records(results: list[tuple[Claim, Result]]) -> list[dict]:
-    """JSON-ready records: id, title, source, tag, statement, setting, predicted, measured,
-    verdict, evidence."""
-    return [dict(id=c.id, title=c.title, source=c.source, tag=c.tag, statement=c.statement,
-                 setting=c.setting, predicted=r.predicted, measured=r.measured, key=r.key,
-                 verdict=r.verdict, rows=[row.as_dict() for row in r.rows],
-                 evidence=r.evidence) for c, r in results]
+def as_records(results: list[tuple[Claim, Result]], seconds=None) -> list[dict]:
+    """JSON-ready records (``ssam-theory check --json``): id, title, source, tag, statement,
+    setting, verdict, key, predicted, measured, rows (setting, predicted, measured, passes),
+    evidence, check, formulas, seconds; see :mod:`ssam_theory.claims.report`."""
+    from .report import records
+
+    return records(results, seconds)
