@@ -313,8 +313,8 @@ def _add_reproduce(subparsers) -> None:
                    help="small grids and step counts (under a minute on two cores)")
     p.add_argument("--out", default="figures", metavar="DIR",
                    help="output directory (default: figures)")
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="notebooks executed at the same time (default: 1)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="notebooks executed at the same time (default: the number of CPUs)")
     p.add_argument("--claim-workers", type=int, default=1, metavar="N",
                    help="worker processes for the claim checks, run while the notebooks run "
                         "(default: 1; 0: after the notebooks, in this process)")

@@ -308,7 +308,7 @@ def _version() -> str:
     return __version__
 
 
-def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int = 1,
+def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int | None = None,
               source=None, claims: bool = True, update_readme=None, claim_workers: int = 1,
               progress: bool | None = None) -> Reproduction:
     """Execute the notebooks headless and, meanwhile, the claim checks; write the figures,
@@ -318,7 +318,8 @@ def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int = 1,
         out: output directory; PNGs named ``<notebook>_*`` from a previous run are removed first.
         quick: small grids and step counts (``SSAM_THEORY_QUICK=1`` in every kernel).
         notebooks: names (stems) to run, default :data:`NOTEBOOKS`.
-        jobs: how many notebooks run at the same time (each in its own kernel).
+        jobs: how many notebooks run at the same time (each in its own kernel); default
+            the number of CPUs.
         source: directory holding the ``.ipynb`` files, default :func:`notebook_dir`.
         claims: also run the claim checks and write the report.
         update_readme: path of a README whose generated claims block is refreshed from the
@@ -330,6 +331,7 @@ def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int = 1,
     Returns:
         A :class:`Reproduction`.
     """
+    jobs = (os.cpu_count() or 1) if jobs is None else jobs
     for name, val, low in (("jobs", jobs, 1), ("claim_workers", claim_workers, 0)):
         if not isinstance(val, int) or isinstance(val, bool) or val < low:
             raise ValueError(f"{name} must be an int >= {low}, got {val!r}")

@@ -121,7 +121,7 @@ class Formula:
         self.expr = expr
         self.numeric_expr = expr if numeric_expr is None else numeric_expr
         self.source = source
-        self._fn = sp.lambdify(self.symbols, self.numeric_expr, modules="numpy")
+        self._fn = None  # lambdified on the first call: importing the module stays cheap
         self.__doc__ = (f"{doc}\n\n    Formula: ${self.latex}$\n\n    Args: "
                         f"{', '.join(self.params)} (float or array, broadcast)\n\n"
                         f"    Source: {source}\n")
@@ -150,6 +150,8 @@ class Formula:
             raise TypeError(f"{self.name}() missing argument(s): {', '.join(missing)}")
         arrays = [_checked(self.name, p, values[p]) for p in self.params]
         scalar = all(a.ndim == 0 for a in arrays)
+        if self._fn is None:
+            self._fn = sp.lambdify(self.symbols, self.numeric_expr, modules="numpy")
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             out = self._fn(*arrays)
         out = np.broadcast_to(np.asarray(out, dtype=np.float64),

@@ -86,7 +86,7 @@ def test_report_sections_tables_counterexample_reason_and_figures(fake_records):
     c01 = text[text.index("## C01"):text.index("## C02")]
     assert "![a](a.png)" in c01 and "b.png" not in c01  # only figures that exist
     assert "| ρ = 0.1 | η* = 0.1 | 8/8 | ✓ |" in c01
-    assert "$\\frac{2}{\\lambda}$" in c01 and "ssam_theory.theory.gd_max_lr" in c01
+    assert "`ssam_theory.theory.gd_max_lr(lam)` $= \\frac{2}{\\lambda}$" in c01
     c02 = text[text.index("## C02"):text.index("## C03")]
     assert "**Counterexample.**" in c02 and '"lr": 0.3' in c02 and "| 7/8 | ✗ |" in c02
     c03 = text[text.index("## C03"):text.index("## Notebooks")]

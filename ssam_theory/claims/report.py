@@ -231,7 +231,8 @@ def _section(rec: Mapping, figures: Sequence[str]) -> list[str]:
     formulas = [n for n in rec.get("formulas", []) if n in theory.FORMULAS]
     if formulas:
         out += ["**Prediction.** " + rec["predicted"], ""]
-        out += [f"- `ssam_theory.theory.{n}`: ${theory.FORMULAS[n].latex}$" for n in formulas]
+        out += [f"- `ssam_theory.theory.{n}({', '.join(theory.FORMULAS[n].params)})` "
+                f"$= {theory.FORMULAS[n].latex}$" for n in formulas]
         out.append("")
     else:
         out += [f"**Prediction.** {rec['predicted']}", ""]
