@@ -113,26 +113,32 @@ class ThresholdSettings(Settings):
 def _threshold_runs(rules, name, instances, rhos, lr_of, rate_of, delta=DELTA):
     """Run ``name`` at η = (1 ∓ δ)·lr_of(λ, ρ) on every instance, ρ and start.
 
+    Every (ρ, side, start) of an instance is one row of a single batched run (rows are
+    independent, bit for bit), as long as the slowest ρ needs.
+
     Returns a list of dicts, one per (instance, ρ, side, start), with the outcome.
     """
     rows = []
     for inst in instances:
         n = len(inst.starts)
-        for rho in rhos:
-            thr = float(lr_of(inst.lam, rho))
-            lr_b, lr_a = (1 - delta) * thr, (1 + delta) * thr
-            steps = max(steps_for(rate_of(inst.lam, rho, lr_b)), divergence_steps(delta))
-            lr = np.repeat([lr_b, lr_a], n)
-            opt = make(rules, name, lr=lr, rho=np.full(lr.size, rho))
-            tr = run(opt, inst.f, np.concatenate([inst.starts, inst.starts]), steps)
-            ratio = np.linalg.norm(tr.final, axis=1)  # ‖w_0‖ = 1
-            for i in range(lr.size):
-                conv = bool(not tr.diverged[i] and ratio[i] <= CONVERGED)
-                rows.append(dict(instance=inst.index, kappa=inst.kappa,
-                                 lam_max=float(inst.lam.max()), rho=rho, lr=float(lr[i]),
-                                 threshold=thr, side="below" if i < n else "above",
-                                 start=i % n, steps=steps, final_norm_ratio=float(ratio[i]),
-                                 converged=conv, diverged=bool(tr.diverged[i])))
+        thr = np.array([float(lr_of(inst.lam, rho)) for rho in rhos])
+        steps = max(max(steps_for(rate_of(inst.lam, rho, (1 - delta) * t))
+                        for rho, t in zip(rhos, thr)), divergence_steps(delta))
+        # row order: ρ, then side (below, above), then start
+        lr = (thr[:, None, None] * np.array([1 - delta, 1 + delta])[None, :, None]
+              * np.ones(n)).ravel()
+        rho = np.repeat(np.asarray(rhos, dtype=float), 2 * n)
+        opt = make(rules, name, lr=lr, rho=rho)
+        tr = run(opt, inst.f, np.tile(inst.starts, (2 * len(rhos), 1)), steps)
+        ratio = np.linalg.norm(tr.final, axis=1)  # ‖w_0‖ = 1
+        for i in range(lr.size):
+            k, side = divmod(i, 2 * n)
+            conv = bool(not tr.diverged[i] and ratio[i] <= CONVERGED)
+            rows.append(dict(instance=inst.index, kappa=inst.kappa,
+                             lam_max=float(inst.lam.max()), rho=rhos[k], lr=float(lr[i]),
+                             threshold=float(thr[k]), side="below" if side < n else "above",
+                             start=side % n, steps=steps, final_norm_ratio=float(ratio[i]),
+                             converged=conv, diverged=bool(tr.diverged[i])))
     return rows
 
 
@@ -349,25 +355,28 @@ def check_c06(quick: bool = True, rules: Rules | None = None,
     runs = []
     for it in cfg.instances():
         n = len(it.starts)
-        for rho in cfg.rhos:
-            thr = th.gd_max_lr(it.lam.max())
-            lr = np.repeat([(1 - DELTA) * thr, (1 + DELTA) * thr], n)
-            w1, w2, w3, div, loss = window_runs(
-                rules, "nssam", it.f, np.concatenate([it.starts, it.starts]), lr,
-                np.full(lr.size, rho), cfg.transient, cfg.window)
-            n1, n2, n3 = (np.linalg.norm(w, axis=1) for w in (w1, w2, w3))
-            floor = th.sam_loss_floor(lr[0], rho, it.lam.max())
-            for i in range(lr.size):
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    r1 = float((n2[i] / n1[i]) ** (1 / cfg.window)) if n1[i] > 0 else 0.0
-                    r2 = float((n3[i] / n2[i]) ** (1 / cfg.window)) if n2[i] > 0 else 0.0
-                conv = bool(not div[i] and r1 < 1 and r2 < 1 and loss[i] < floor)
-                runs.append(dict(instance=it.index, kappa=it.kappa, rho=rho, lr=float(lr[i]),
-                                 side="below" if i < n else "above",
-                                 steps=cfg.transient + 2 * cfg.window, rate_window1=r1,
-                                 rate_window2=r2, final_norm=float(n3[i]),
-                                 final_loss=float(loss[i]), sam_floor=floor,
-                                 converged=conv, diverged=bool(div[i])))
+        thr = th.gd_max_lr(it.lam.max())
+        # one batched run per instance: rows ρ × side (below, above) × start
+        lr = np.tile(np.repeat([(1 - DELTA) * thr, (1 + DELTA) * thr], n), len(cfg.rhos))
+        rr = np.repeat(np.asarray(cfg.rhos, dtype=float), 2 * n)
+        w1, w2, w3, div, loss = window_runs(
+            rules, "nssam", it.f, np.tile(it.starts, (2 * len(cfg.rhos), 1)), lr, rr,
+            cfg.transient, cfg.window)
+        n1, n2, n3 = (np.linalg.norm(w, axis=1) for w in (w1, w2, w3))
+        for i in range(lr.size):
+            k, j = divmod(i, 2 * n)
+            rho = cfg.rhos[k]
+            floor = th.sam_loss_floor((1 - DELTA) * thr, rho, it.lam.max())
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r1 = float((n2[i] / n1[i]) ** (1 / cfg.window)) if n1[i] > 0 else 0.0
+                r2 = float((n3[i] / n2[i]) ** (1 / cfg.window)) if n2[i] > 0 else 0.0
+            conv = bool(not div[i] and r1 < 1 and r2 < 1 and loss[i] < floor)
+            runs.append(dict(instance=it.index, kappa=it.kappa, rho=rho, lr=float(lr[i]),
+                             side="below" if j < n else "above",
+                             steps=cfg.transient + 2 * cfg.window, rate_window1=r1,
+                             rate_window2=r2, final_norm=float(n3[i]),
+                             final_loss=float(loss[i]), sam_floor=floor,
+                             converged=conv, diverged=bool(div[i])))
     nb, b, na, a = _sides(runs)
     ok = nb == b and na == a
     slowest = max(r["rate_window2"] for r in runs if r["side"] == "below")
