@@ -15,9 +15,10 @@ While the notebooks run, every claim of the registry (:mod:`ssam_theory.claims`)
 (quick or full, like the notebooks) in a pool of worker processes; then ``<out>/claims.md``
 (:func:`ssam_theory.claims.report.render_report`: a one-glance table, then per claim its
 statement, the formula, a predicted-vs-measured table, the verdict and why, and the figures
-that show it, :data:`CLAIM_FIGURES`) and ``<out>/claims.json`` (the same records) are
-written. Nothing is written outside ``out``; the README's claims table is refreshed only on
-request (``update_readme=``, ``--update-readme``).
+that show it, :data:`CLAIM_FIGURES`) and ``<out>/claims.json`` (the same records, bulky
+evidence left out: :func:`ssam_theory.claims.report.compact`) are written. Nothing is
+written outside ``out``; the README's claims table is refreshed only on request
+(``update_readme=``, ``--update-readme``).
 
 Progress: a tqdm bar on a terminal, else one line per finished notebook or claim (stderr).
 """
@@ -250,7 +251,7 @@ def write_claims_report(out, quick: bool = False, figures=None,
         ``(path of claims.md, {claim id: verdict})``.
     """
     from .claims import REGISTRY
-    from .claims.report import records, render_report, run_one
+    from .claims.report import compact, records, render_report, run_one
 
     out = Path(out)
     present = {p.stem for p in out.glob("*.png")} if figures is None else set(figures)
@@ -265,7 +266,7 @@ def write_claims_report(out, quick: bool = False, figures=None,
     path = out / "claims.md"
     _atomic_write_text(path, text)
     _atomic_write_text(out / "claims.json",
-                       json.dumps(recs, indent=1, ensure_ascii=False) + "\n")
+                       json.dumps(compact(recs), indent=1, ensure_ascii=False) + "\n")
     return path, {r["id"]: r["verdict"] for r in recs}
 
 

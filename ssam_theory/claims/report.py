@@ -37,6 +37,7 @@ __all__ = [
     "SUMMARY_END",
     "SUMMARY_START",
     "VERDICT_MEANING",
+    "compact",
     "formulas_for",
     "readme_block",
     "records",
@@ -109,6 +110,14 @@ def run_one(claim_id: str, quick: bool = True, rules=None) -> tuple[Result, floa
     return result, time.perf_counter() - start
 
 
+def _key(r: Result) -> str:
+    """The key number; a key cut from a longer ``measured`` (the default) ends with …."""
+    first = r.measured.split(";")[0]
+    if r.key == first[:_KEY_CHARS] and len(first) > _KEY_CHARS:
+        return first[:_KEY_CHARS - 1].rstrip() + "…"
+    return r.key
+
+
 def records(results: Iterable[tuple[Claim, Result]],
             seconds: Mapping[str, float] | None = None) -> list[dict]:
     """JSON-ready records of ``[(claim, result), …]`` (the fields of the module docstring)."""
@@ -117,10 +126,26 @@ def records(results: Iterable[tuple[Claim, Result]],
     for c, r in results:
         out.append(dict(
             id=c.id, title=c.title, source=c.source, tag=c.tag, statement=c.statement,
-            setting=c.setting, verdict=r.verdict, key=r.key, predicted=r.predicted,
+            setting=c.setting, verdict=r.verdict, key=_key(r), predicted=r.predicted,
             measured=r.measured, rows=[row.as_dict() for row in r.rows],
             evidence=r.evidence, check=_check_name(c), formulas=formulas_for(c.id),
             seconds=None if c.id not in seconds else round(float(seconds[c.id]), 3)))
+    return out
+
+
+def compact(recs: Sequence[Mapping], limit: int = 2000) -> list[dict]:
+    """The records with bulky evidence left out (entries over ``limit`` characters of JSON,
+    except ``counterexample`` and ``reason``), their names listed in ``evidence_omitted``;
+    the form of ``claims.json`` (``ssam-theory check --json`` gives everything)."""
+    out = []
+    for r in recs:
+        ev, omitted = {}, []
+        for k, val in r["evidence"].items():
+            if k in ("counterexample", "reason") or len(json.dumps(val)) <= limit:
+                ev[k] = val
+            else:
+                omitted.append(k)
+        out.append({**r, "evidence": ev, "evidence_omitted": omitted})
     return out
 
 
