@@ -248,7 +248,9 @@ def check_c05(quick: bool = True, rules: Rules | None = None,
 class C17Settings(Settings):
     """NSSAM's rate: on diag(10, 0.1) at every (η, ρ) of ``lrs`` × ``rhos``; ``random``
     random spectra (d = 4, κ = 8) at one random η ∈ [0.05, 0.19], ρ = 1; diag(10, 5) at
-    η = 0.15; and two learning rates below the regime. Windows: ``transient``, ``window``."""
+    η = 0.15; and two learning rates below the regime. Windows: ``transient``, ``window``;
+    below the regime ``out_transient`` steps first (the top component is gone, exactly 0,
+    after about 1000 steps there, so 2000 is ample; the full run keeps 20000)."""
 
     root: int = 17
     lrs: tuple[float, ...] = (0.05, 0.19)
@@ -256,6 +258,7 @@ class C17Settings(Settings):
     random: int = 1
     transient: int = 3000
     window: int = 2000
+    out_transient: int = 2000
 
     @classmethod
     def quick(cls) -> C17Settings:
@@ -264,7 +267,7 @@ class C17Settings(Settings):
     @classmethod
     def full(cls) -> C17Settings:
         return cls(lrs=(0.05, 0.1, 0.15, 0.19), rhos=(0.01, 1.0, 100.0), random=3,
-                   transient=8000, window=4000)
+                   transient=8000, window=4000, out_transient=20000)
 
     def cases(self):
         """``(label, f, η, ρ)`` per case, regime cases first."""
@@ -309,7 +312,7 @@ def check_c17(quick: bool = True, rules: Rules | None = None,
             scale = int(np.ceil(30 / -np.log(th.nssam_rate(lmin, lmax, lmin))))
             transient, window = min(transient, 2 * scale), min(window, scale)
         else:
-            transient, window = 20000, 4000
+            transient, window = cfg.out_transient, 4000
         cases.append((label, f, lr, rho, evals, V, w0, bool(in_regime), transient, window))
     # cases on the same landscape with the same windows run as rows of one batch
     groups: dict = {}
