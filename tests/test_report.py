@@ -266,3 +266,32 @@ def test_every_embedded_figure_exists():
     for cid, stems in CLAIM_FIGURES.items():
         for stem in stems:
             assert (ROOT / "figures" / f"{stem}.png").is_file(), (cid, stem)
+
+
+# ------------------------------------------------------------------ wrong rules flip them
+# Each of these claims fails when the rule it is about is replaced by a wrong one (the
+# threshold claims C02, C03, C04, C06, C16, C17 have theirs in test_claims.py).
+
+def _scaled(name, lr_factor=1.0, rho_factor=1.0):
+    import ssam_theory as st
+
+    def factory(lr, rho=0.0, truncate=False, **options):  # truncate: ssam/nssam only
+        if truncate and name in ("ssam", "nssam"):
+            options["truncate"] = True
+        return st.optimizer(name, lr=lr_factor * lr, rho=rho_factor * rho, **options)
+
+    return factory
+
+
+@pytest.mark.parametrize("cid, rules", [
+    ("C01", {"sgd": _scaled("sgd", lr_factor=1.05)}),  # GD 5 % too fast: diverges below 2/λ
+    ("C05", {"sam": _scaled("usam")}),                  # unnormalized: its edge is not λ_edge
+    ("C07", {"ssam": _scaled("usam"), "nssam": _scaled("sam")}),  # no renormalization: γ ≡ 1
+    ("C08", {"usam": _scaled("usam", rho_factor=1.1)}),  # USAM's map off by 10 % in ρ
+    ("C15", {"usam": _scaled("usam", rho_factor=8.0)}),  # ρ = 4/β: outside the guarantee
+])
+def test_wrong_rule_flips_the_verdict(cid, rules):
+    (_, result), = run_checks([cid], quick=True, rules=rules)
+    assert result.verdict == "violated", result.measured
+    assert result.evidence["counterexample"]
+    assert any(row.passes is False for row in result.rows)
