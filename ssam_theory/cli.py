@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import json
+import shutil
 import sys
 import time
 
@@ -101,7 +102,8 @@ def _check_main(args) -> int:
     elif args.markdown:
         sys.stdout.write(markdown_table(results))
     else:
-        print(terminal_table(as_records(results, {c.id: t for c, _, t in timed})))
+        width = max(100, shutil.get_terminal_size((120, 24)).columns)
+        print(terminal_table(as_records(results, {c.id: t for c, _, t in timed}), width))
         print(f"{'quick' if args.quick else 'full'} checks, {elapsed:.1f} s; details: "
               f"ssam-theory check --json, or the report of ssam-theory reproduce")
     return 0
