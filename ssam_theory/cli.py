@@ -158,13 +158,22 @@ def parse_range(text: str, flag: str = "range") -> np.ndarray:
 
 
 def parse_landscape(text: str):
-    """``quadratic:a,b,…`` (diag), ``saddle:a,b`` (diag(a, −b)), ``beale``.
+    """``quadratic:a,b,…`` (diag), ``saddle:a,b`` (diag(a, −b)), ``beale``, or
+    ``expr:FORMULA`` (a :class:`ssam_theory.Symbolic` in sympy syntax, variables sorted by
+    name; its saddle point is the origin when the gradient vanishes there, else ``None``).
 
     Returns ``(landscape, saddle_point_or_None)``.
     """
 
     kind, _, rest = text.partition(":")
     kind = kind.strip().lower()
+    if kind == "expr":
+        try:
+            f = st.Symbolic(rest)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"--landscape: {exc}") from None
+        origin = np.zeros(f.dim)
+        return f, origin if not np.any(f.grad(origin)) else None
     if kind == "beale":
         if rest:
             raise ValueError(f"--landscape: beale takes no parameters, got {text!r}")
@@ -180,7 +189,7 @@ def parse_landscape(text: str):
             return st.Quadratic(np.diag([vals[0], -vals[1]])), np.zeros(2)
         return st.Quadratic(np.diag(vals)), np.zeros(vals.size)
     raise ValueError(f"--landscape: unknown landscape {text!r} (quadratic:a,b,…, saddle:a,b, "
-                     f"beale)")
+                     f"beale, expr:FORMULA)")
 
 
 def _arg(flag, fn):
@@ -217,7 +226,9 @@ def _add_sweep(subparsers) -> None:
         description="Run one rule over a grid of learning rates, radii and seeds; save the "
                     "labelled result. Ranges: a:b:n (linspace), a:b:n:log (geomspace), "
                     "x,y,… or x.")
-    p.add_argument("--landscape", required=True, help="quadratic:a,b,… | saddle:a,b | beale")
+    p.add_argument("--landscape", required=True,
+                   help="quadratic:a,b,… | saddle:a,b | beale | expr:FORMULA (sympy syntax, "
+                        "e.g. expr:0.5*x**2-0.5*y**2+0.25*y**4)")
     p.add_argument("--rule", required=True, choices=st.RULES)
     p.add_argument("--lr", required=True, type=_arg("--lr", parse_range))
     p.add_argument("--rho", required=True, type=_arg("--rho", parse_range))
@@ -226,7 +237,9 @@ def _add_sweep(subparsers) -> None:
                    help="a count n (seeds 0…n-1) or a list a,b,…")
     p.add_argument("--saddle", action="store_true",
                    help="classify trapped/escaped around the landscape's saddle (origin for "
-                        "quadratic/saddle, (0, 1) for beale)")
+                        "quadratic/saddle/expr, (0, 1) for beale)")
+    p.add_argument("--escape-radius", type=float, default=1.0,
+                   help="distance from the saddle that counts as escaped (default 1)")
     p.add_argument("--truncate", action="store_true")
     p.add_argument("--adaptive", action="store_true")
     p.add_argument("--momentum", type=float, default=0.0)
@@ -245,6 +258,9 @@ def _sweep_main(args) -> int:
         landscape, saddle = parse_landscape(args.landscape)
     except ValueError as exc:
         p.error(str(exc))
+    if args.saddle and saddle is None:
+        p.error(f"--saddle: the gradient of {args.landscape!r} does not vanish at the origin; "
+                f"shift the formula so that its saddle is at the origin")
     if args.workers < 1:
         p.error(f"--workers must be >= 1, got {args.workers}")
     if args.steps < 0:
@@ -253,7 +269,8 @@ def _sweep_main(args) -> int:
                "momentum": args.momentum, "weight_decay": args.weight_decay, "eps": args.eps}
     kwargs = dict(seeds=args.seeds, cache_dir=args.cache,
                   progress=False if args.no_progress else None,
-                  saddle=saddle if args.saddle else None, **options)
+                  saddle=saddle if args.saddle else None, escape_radius=args.escape_radius,
+                  **options)
     try:
         if args.workers > 1:
             with cf.ProcessPoolExecutor(args.workers) as ex:

@@ -54,6 +54,7 @@ NOTEBOOKS: tuple[str, ...] = (
     "04_expansiveness",
     "05_saddles",
     "06_linear_models",
+    "07_your_own_analysis",
 )
 
 #: The figures (file stems in the output directory) that show each claim.
@@ -72,10 +73,13 @@ CLAIM_FIGURES: dict[str, tuple[str, ...]] = {
     "C11": ("05_saddles_quadratic_phase", "05_saddles_beale_phase", "05_saddles_beale_paths"),
     "C12": ("05_saddles_msd", "05_saddles_escape_times"),
     "C13": ("04_expansiveness_divergence",),
-    "C14": ("06_linear_models_risk_synthetic", "06_linear_models_risk_real"),
+    "C14a": ("06_linear_models_stability",),
+    "C14b": ("06_linear_models_risk",),
     "C15": ("06_linear_models_descent",),
     "C16": ("03_stability_loss_curves",),
     "C17": ("03_stability_nssam_flat",),
+    "C18": ("06_linear_models_batch_one",),
+    "C19": ("07_your_own_analysis_network_escape",),
 }
 
 QUICK_TIMEOUT = 300  # seconds per cell in quick mode (generous: CI machines are slow)

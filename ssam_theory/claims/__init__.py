@@ -1,6 +1,6 @@
 r"""The claims registry: every claim of the catalogue, derived, traced and checked.
 
-Each :class:`Claim` has an id (C01–C17), a title, a statement, a source tag
+Each :class:`Claim` has an id (C01–C19), a title, a statement, a source tag
 (``classical``, ``derived``, ``peer``, ``paper``, ``observed``), the setting where it is
 checked and a ``check(quick, rules)`` whose :class:`Result` (predicted, measured, verdict,
 evidence) is computed from runs of the toolkit's own rules in that call. Verdicts are
@@ -14,7 +14,8 @@ evidence) is computed from runs of the toolkit's own rules in that call. Verdict
 
 from __future__ import annotations
 
-from . import descent, linear, quadratic, renormalization, saddles, stability
+from . import descent, linear, quadratic, regime, renormalization, saddles, stability
+from . import network as _network
 from ._base import SOURCES, VERDICTS, Claim, Result, Row, Rules, default_rules, make
 
 __all__ = ["REGISTRY", "SOURCES", "VERDICTS", "Claim", "Result", "Row", "Rules", "by_id",
@@ -101,12 +102,19 @@ REGISTRY: tuple[Claim, ...] = (
           r"$\|w_T - w'_T\| \le 2\eta L\cdot\#\{t : i_t = i^*\}$; $\delta_T$ of every rule.",
           "peer: Hardt, Recht & Singer 2016",
           "ssam_theory.linear: synthetic LS/logistic, diabetes, breast cancer", linear.check_c13),
-    Claim("C14", "SAM's learning-rate window",
-          r"SAM's advantage over SGD is confined to a learning-rate interval whose top is near "
-          r"$2/(\beta(1+\rho\beta))$; SSAM's interval reaches toward $2/\beta$.",
+    Claim("C14a", "SSAM extends SAM's stable learning rates",
+          r"Below $2/(\beta(1+\rho\beta))$ ($\beta$ the largest minibatch smoothness) USAM's "
+          r"minibatch step is non-expansive and $\delta_T \le 2\eta L(1+\rho\beta)\sum_t m_t/b$; "
+          r"SSAM's departure from SGD's stability lies clearly above USAM's.",
           "paper: Tan et al. 2024, central claim",
-          "ssam_theory.linear: test risk and stability vs η on LS, logistic, real data",
-          linear.check_c14),
+          "ssam_theory.regime: coupled runs (b = 4; b = 1 on equal-norm least squares), ρβ = 2, "
+          "16 seeds; synthetic LS/logistic, diabetes, breast cancer, equal-norm LS",
+          regime.check_c14a),
+    Claim("C14b", "SAM's test-risk window",
+          r"SAM beats SGD in test risk only at small $\eta$; SSAM's winning range reaches higher.",
+          "paper: Tan et al. 2024, central claim",
+          "ssam_theory.regime: the C14a runs on the four data sets; Wilcoxon per cell, Holm",
+          regime.check_c14b),
     Claim("C15", "USAM's descent guarantee",
           r"$\beta$-smooth $f$, $\rho \le 1/(2\beta)$, $\eta \le 1/(4\beta)$: USAM decreases "
           r"$f$ by at least $0.218\,\eta\|\nabla f\|^2$ per step; "
@@ -126,6 +134,22 @@ REGISTRY: tuple[Claim, ...] = (
           "observed",
           "diag(10, 0.1) with η ∈ [0.05, 0.19], ρ ∈ [0.01, 100]; random κ = 8; diag(10, 5); "
           "η below the regime", stability.check_c17),
+    Claim("C18", "Batch size 1: SSAM is SGD",
+          r"Linear model, one example per step: $\tilde g \parallel g$, so SSAM and NSSAM equal "
+          r"SGD; USAM on least squares is SGD with step $\eta(1+\rho\|x_i\|^2)$.",
+          "derived", "four data sets, b = 1, whole trajectories", regime.check_c18),
+    Claim("C19", "Escape from a diagonal network's saddle",
+          r"On the diagonal linear network $f(u, v) = \frac1{2n}\sum_i(\langle u\odot v, x_i"
+          r"\rangle - y_i)^2$ the origin is a strict saddle, $\lambda_{\rm neg} = "
+          r"-\|X^\top y\|_\infty/n$. Near it each rule grows along $v_{\rm neg}$ by its "
+          r"linearised multiplier (SGD $1+\eta b$, USAM $1-\eta b(\rho b-1)$, SSAM "
+          r"$1+\eta b\,\mathrm{sign}(1-\rho b)$, $b = |\lambda_{\rm neg}|$); from small "
+          r"initialisation $\alpha$, SAM-type rules leave later than SGD, and renormalization "
+          r"(SSAM, the paper's rule) closes USAM's gap. NSSAM against SAM is reported.",
+          "paper: Tan et al. 2024, mechanism, to be tested; cf. Kim et al. 2023",
+          "sparse regression (n = 100, d = 8) and diabetes; η = 0.2/b; ρb = 0.5 (escape), "
+          "0.9 and 1.1 (rates); α = 1e-4…1e-1; full batch and b = 16; 12 paired seeds",
+          _network.check_c19),
 )
 
 _BY_ID = {c.id: c for c in REGISTRY}
