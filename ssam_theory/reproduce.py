@@ -201,7 +201,7 @@ async def _check_claim(pool, claim_id: str, quick: bool, progress: _Progress):
     from .claims.report import run_one
 
     loop = asyncio.get_running_loop()
-    progress.start(claim_id)
+    progress.start(f"claim {claim_id}")
     start = time.perf_counter()
     try:
         if pool is None:
@@ -220,7 +220,7 @@ async def _run_all(paths, out, quick, jobs, claim_ids, pool, progress):
 
     async def notebook(p):
         async with gate:
-            progress.start(p.stem)
+            progress.start(f"notebook {p.stem}")
             run = await _execute(p, out, quick, asyncio.Semaphore(1))
             progress.finish(f"notebook {p.stem}", run.seconds,
                             "ok" if run.error is None else "FAILED")

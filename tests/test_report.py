@@ -212,8 +212,10 @@ def test_progress_prints_one_line_per_item_off_a_terminal():
 
     buf = io.StringIO()
     p = _Progress(2, enabled=True, stream=buf)
-    p.start("C01")
+    p.start("claim C01")
+    p.start("notebook 01_x")
     p.finish("claim C01", 0.5, "holds")
+    assert p.running == ["notebook 01_x"]
     p.close()
     assert buf.getvalue() == "[1/2] claim C01: holds (0.5 s)\n"
     quiet = io.StringIO()
