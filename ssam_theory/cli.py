@@ -8,11 +8,13 @@ package (:mod:`ssam_theory.claims`, :func:`ssam_theory.sweep`,
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
 import json
+import os
 import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -69,6 +71,7 @@ def _run_timed(ids, quick: bool, jobs: int):
     ids = [c.id for c in REGISTRY] if ids is None else [c.id for c in REGISTRY if c.id in ids]
     if jobs == 1:
         return [(by_id(i), *run_one(i, quick)) for i in ids]
+    import concurrent.futures as cf
     import multiprocessing
 
     with cf.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
@@ -84,8 +87,12 @@ def _check_main(args) -> int:
     if args.jobs < 1:
         print(f"ssam-theory check: error: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
         return 2
-    if args.only:
+    if args.only is not None:
         ids = [s.strip().upper() for s in args.only.split(",") if s.strip()]
+        if not ids:
+            print(f"ssam-theory check: error: --only: no claim ids in {args.only!r} (e.g. "
+                  f"--only C04,C05)", file=sys.stderr)
+            return 2
         try:
             ids = [by_id(i).id for i in ids]
         except ValueError as err:
@@ -246,13 +253,19 @@ def _add_sweep(subparsers) -> None:
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--eps", type=float, default=0.0)
     p.add_argument("--out", required=True, help="output file (.npz)")
-    p.add_argument("--cache", default=None, help="checkpoint directory (resumable)")
+    p.add_argument("--cache", default=None,
+                   help="checkpoint directory (resumable); default .<out>.partial next to "
+                        "--out, removed when the result is saved")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--checkpoint-seconds", type=float, default=30.0, metavar="S",
+                   help="time bound of a chunk (a checkpoint), default 30")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_sweep_main, _parser=p)
 
 
 def _sweep_main(args) -> int:
+    from .sweep.executors import process_pool, terminate
+
     p = args._parser
     try:
         landscape, saddle = parse_landscape(args.landscape)
@@ -265,26 +278,87 @@ def _sweep_main(args) -> int:
         p.error(f"--workers must be >= 1, got {args.workers}")
     if args.steps < 0:
         p.error(f"--steps must be >= 0, got {args.steps}")
+    out = check_output_file("--out", args.out)
+    # without --cache, checkpoints go next to the output and are removed once it is saved
+    own_cache = args.cache is None
+    cache = (out.parent / f".{out.name}.partial") if own_cache else Path(args.cache)
+    check_output_dir("--cache", cache)
     options = {"truncate": args.truncate, "adaptive": args.adaptive,
                "momentum": args.momentum, "weight_decay": args.weight_decay, "eps": args.eps}
-    kwargs = dict(seeds=args.seeds, cache_dir=args.cache,
+    kwargs = dict(seeds=args.seeds, cache_dir=cache,
                   progress=False if args.no_progress else None,
                   saddle=saddle if args.saddle else None, escape_radius=args.escape_radius,
+                  checkpoint_seconds=args.checkpoint_seconds,
+                  on_plan=None if args.no_progress else lambda plan: print(
+                      f"ssam-theory sweep: {plan.describe()}", file=sys.stderr, flush=True),
                   **options)
+    args._interrupt_hint = (f"interrupted; finished chunks are kept in {str(cache)!r}: run the "
+                            f"same command again to resume")
+    pool = process_pool(args.workers) if args.workers > 1 else None
     try:
-        if args.workers > 1:
-            with cf.ProcessPoolExecutor(args.workers) as ex:
-                res = st.sweep(landscape, args.rule, args.lr, args.rho, args.steps, executor=ex,
-                            **kwargs)
-        else:
-            res = st.sweep(landscape, args.rule, args.lr, args.rho, args.steps, **kwargs)
+        res = st.sweep(landscape, args.rule, args.lr, args.rho, args.steps, executor=pool,
+                       **kwargs)
     except (ValueError, TypeError) as exc:
         p.error(str(exc))
-    res.save(args.out)
+    except BaseException:
+        terminate(pool)  # Ctrl-C: do not wait for running chunks
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    res.save(out)
+    if own_cache:
+        _remove_checkpoints(cache)
     counts = ", ".join(f"{o.name.lower()} {int(np.sum(res.outcome == o))}" for o in st.Outcome)
     print(f"{args.out}: {res.settings['rule']} on {res.settings['landscape']['repr']}, "
           f"shape {res.shape}: {counts}")
     return 0
+
+
+def _remove_checkpoints(cache: Path) -> None:
+    """Remove the chunk and layout files of a finished sweep, then the directory if empty."""
+    for f in cache.iterdir():
+        if f.suffix == ".npz" or f.name.endswith(".plan.json"):
+            f.unlink(missing_ok=True)
+    try:
+        cache.rmdir()
+    except OSError:  # not empty: something else lives there
+        pass
+
+
+# ---- output paths: checked before any work
+
+
+def _probe_dir(flag: str, d: Path) -> None:
+    for up in (d, *d.parents):
+        if up.exists() and not up.is_dir():
+            raise CliError(f"{flag}: {str(up)!r} is not a directory")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".ssam-theory-write-test-", dir=d)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CliError(f"{flag}: cannot write in {str(d)!r}: {exc.strerror or exc}") from None
+
+
+def check_output_file(flag: str, path) -> Path:
+    """The output file's directory exists (or is created) and is writable; ``path`` is not a
+    directory. Raises :class:`CliError` naming ``flag`` otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise CliError(f"{flag}: {str(path)!r} is a directory, expected a file path")
+    _probe_dir(flag, path.parent)
+    return path
+
+
+def check_output_dir(flag: str, path) -> Path:
+    """The output directory exists (or is created) and is writable."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CliError(f"{flag}: {str(path)!r} exists and is not a directory")
+    _probe_dir(flag, path)
+    return path
 
 
 # ---- reproduce
@@ -293,14 +367,15 @@ def _sweep_main(args) -> int:
 def _reproduce_main(args: argparse.Namespace) -> int:
     from .reproduce import reproduce
 
-    try:
-        result = reproduce(out=args.out, quick=args.quick, notebooks=args.notebook or None,
-                           jobs=args.jobs, claims=not args.no_claims,
-                           update_readme=args.update_readme, claim_workers=args.claim_workers,
-                           progress=False if args.no_progress else True)
-    except ValueError as err:
-        print(f"ssam-theory reproduce: error: {err}", file=sys.stderr)
-        return 2
+    check_output_dir("--out", args.out)
+    if args.jobs is not None and args.jobs < 1:
+        raise CliError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.claim_workers < 0:
+        raise CliError(f"--claim-workers must be >= 0, got {args.claim_workers}")
+    result = reproduce(out=args.out, quick=args.quick, notebooks=args.notebook or None,
+                       jobs=args.jobs, claims=not args.no_claims,
+                       update_readme=args.update_readme, claim_workers=args.claim_workers,
+                       progress=False if args.no_progress else True)
     for r in result.notebooks:
         status = "ok" if r.error is None else "FAILED"
         print(f"{r.name:<22} {r.seconds:7.1f} s  {status}")
@@ -351,8 +426,23 @@ def _add_reproduce(subparsers) -> None:
     p.set_defaults(func=_reproduce_main)
 
 
+class CliError(Exception):
+    """A failure reported as one line on stderr (exit code 1)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit code 2), not usage plus message."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
+def _one_line(text) -> str:
+    return " ".join(str(text).split())
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ssam-theory",
         description="Check the theory of sharpness-aware minimization numerically.",
     )
@@ -365,8 +455,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; every failure is one line on stderr and a non-zero exit code
+    (2: bad usage, 1: an error while working, 130: interrupted), never a traceback."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    prog = f"ssam-theory {args.command}"
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        hint = getattr(args, "_interrupt_hint", None) or "interrupted"
+        print(f"{prog}: {hint}", file=sys.stderr)
+        return 130
+    except CliError as exc:
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, TypeError, MemoryError) as exc:
+        print(f"{prog}: error: {_one_line(exc) or type(exc).__name__}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: still one line, with its type
+        print(f"{prog}: internal error: {type(exc).__name__}: {_one_line(exc)}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

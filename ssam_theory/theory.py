@@ -33,45 +33,7 @@ import sympy as sp
 
 from ._formula import Formula as _Formula
 
-__all__ = [
-    "FORMULAS",
-    "Formula",
-    "gd_expansiveness",
-    "gd_max_lr",
-    "hardt_bound",
-    "kim_msd_gap",
-    "minibatch_smoothness",
-    "network_saddle_eigenvalue",
-    "nssam_contraction",
-    "nssam_network_multiplier",
-    "nssam_rate",
-    "nssam_rate_lr_range",
-    "sam_cycle_amplitude",
-    "sam_edge",
-    "sam_loss_floor",
-    "sam_multiplier",
-    "sam_saddle_cycle_multiplier",
-    "sam_transverse_multiplier",
-    "sam_trap_max_curvature",
-    "sam_trap_max_lr",
-    "sam_trap_radius",
-    "sgd_saddle_msd",
-    "ssam_contraction",
-    "ssam_saddle_multiplier",
-    "stability_root",
-    "usam_descent_bound",
-    "usam_descent_coefficient",
-    "usam_example_lr",
-    "usam_expansiveness",
-    "usam_max_curvature",
-    "usam_max_lr",
-    "usam_min_grad_sq_bound",
-    "usam_saddle_max_lr",
-    "usam_saddle_msd",
-    "usam_saddle_msd_kim",
-    "usam_saddle_multiplier",
-    "usam_stability_bound",
-]
+# ``__all__`` (at the end): FORMULAS, Formula and every formula of FORMULAS.
 
 # ---------------------------------------------------------------------------------------
 # symbols (all positive: signs are written explicitly in the formulas)
@@ -238,6 +200,20 @@ usam_saddle_max_lr = Formula(
     "Largest learning rate at which USAM's saddle attracts along y (for ρ > 1/b): the "
     "root of 1 − ηb(ρb − 1) = −1.",
     "C09 [derived]")
+
+ssam_escape_x_multiplier = Formula(
+    "ssam_escape_x_multiplier", 1 - eta * lam * (1 + rho * lam) / sp.Abs(rho * b - 1),
+    [("lr", eta), ("rho", rho), ("lam", lam), ("b", b)],
+    "SSAM's multiplier of a positive-curvature coordinate x (curvature a = λ) of "
+    "½(ax² − by²) while the iterate is dominated by y, i.e. while it escapes along y. "
+    "Derivation: for |x| ≪ |y|, γ = ‖g‖/‖g̃‖ → 1/|ρb − 1| (ssam_saddle_multiplier), and "
+    "x' = x − ηγa(1 + ρa)x. USAM's x-step is multiplied by γ, which is large near ρb = 1: "
+    "SSAM's escape along y drags a growing oscillation of x with it (a blow-up, so a "
+    "diverged run) unless ηa(1 + ρa) < 2|ρb − 1|. With ssam_saddle_multiplier (y) and the "
+    "same argument on the x-axis (γ(a + ρa²)x = ax: multiplier 1 − ηa), SSAM's attraction "
+    "set is USAM's {ρb > 1, ηb(ρb − 1) < 2, η(a + ρa²) < 2} with each step condition "
+    "replaced by GD's: {ρb > 1, ηb < 2, ηa < 2} (C11a).",
+    "C11a [derived]")
 
 sam_trap_radius = Formula(
     "sam_trap_radius", rho * lam_neg / lam, [("rho", rho), ("lam_neg", lam_neg), ("lam", lam)],
@@ -487,7 +463,8 @@ FORMULAS: dict[str, Formula] = {
         gd_max_lr, usam_max_lr, stability_root, usam_max_curvature, sam_cycle_amplitude,
         sam_loss_floor, sam_transverse_multiplier, sam_edge, sam_multiplier,
         gd_expansiveness, usam_expansiveness, ssam_contraction,
-        usam_saddle_multiplier, usam_saddle_max_lr, sam_trap_radius, sam_trap_max_lr,
+        usam_saddle_multiplier, usam_saddle_max_lr, ssam_escape_x_multiplier,
+        sam_trap_radius, sam_trap_max_lr,
         sam_trap_max_curvature, sam_saddle_cycle_multiplier,
         kim_msd_gap, sgd_saddle_msd, usam_saddle_msd, usam_saddle_msd_kim, hardt_bound,
         usam_descent_coefficient, usam_descent_bound,
@@ -497,3 +474,5 @@ FORMULAS: dict[str, Formula] = {
         minibatch_smoothness, usam_stability_bound, usam_example_lr,
     )
 }
+
+__all__ = ["FORMULAS", "Formula", *sorted(FORMULAS)]

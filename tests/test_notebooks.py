@@ -14,7 +14,8 @@ from ssam_theory.reproduce import CLAIM_FIGURES, NOTEBOOKS, notebook_dir, reprod
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
-CLAIM_IDS = [f"C{i:02d}" for i in range(1, 14)] + ["C14a", "C14b", "C15", "C16", "C17",
+CLAIM_IDS = [f"C{i:02d}" for i in range(1, 11)] + ["C11a", "C11b", "C11c", "C12", "C12b",
+                                                 "C13", "C14a", "C14b", "C15", "C16", "C17",
                                                  "C18", "C19"]
 VERDICTS = ("holds", "violated", "inconclusive")
 QUICK_BUDGET = 90  # seconds: issue 5's budget for the whole quick reproduction on two cores

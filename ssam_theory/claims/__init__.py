@@ -14,7 +14,7 @@ evidence) is computed from runs of the toolkit's own rules in that call. Verdict
 
 from __future__ import annotations
 
-from . import descent, linear, quadratic, regime, renormalization, saddles, stability
+from . import descent, escape, linear, quadratic, regime, renormalization, saddles, stability
 from . import network as _network
 from ._base import SOURCES, VERDICTS, Claim, Result, Row, Rules, default_rules, make
 
@@ -81,21 +81,45 @@ REGISTRY: tuple[Claim, ...] = (
           "derived; cf. Compagnoni et al. 2023",
           "3-D rotated saddles (direction rule); ½(ax²−by²) (trap, both thresholds)",
           saddles.check_c10),
-    Claim("C11", "SSAM mitigates saddle trapping?",
-          r"“SSAM mitigates getting stuck at saddles”: the $(\eta, \rho)$ attraction phase "
-          r"diagram of all five rules on quadratic saddles and Beale's function.",
+    Claim("C11a", "SSAM mitigates saddle trapping? (attraction)",
+          r"“SSAM mitigates getting stuck at saddles”, as attraction: $\gamma > 0$ keeps USAM's "
+          r"direction, so SSAM's attraction set is USAM's direction condition $\rho b > 1$ with "
+          r"GD's step lengths ($\eta b < 2$, $\eta a < 2$); traced on the $(\eta, \rho)$ phase "
+          r"diagrams of all five rules, escape and divergence told apart.",
           "paper: Tan et al. 2024, to be tested",
-          "st.sweep on ½(x²−y²) and Beale (saddle (0, 1)); stuck = within ‖w−s‖ ≤ 1 at the end",
-          saddles.check_c11),
+          "st.sweep on ½(x²−y²), ½(0.1x²−y²), Beale (saddle (0, 1)), quartic walls; ηb ∈ "
+          "[0.05, 4], ρb ∈ [0.1, 10]; escaped = left the ball downhill, nothing blew up",
+          escape.check_c11a),
+    Claim("C11b", "SSAM mitigates saddle trapping? (escape speed)",
+          r"Where the saddle does not attract ($\rho < 1/|\lambda_{\rm neg}|$), SSAM leaves it "
+          r"sooner than USAM and NSSAM sooner than SAM, from the same starts; each also "
+          r"against SGD; deterministic and with gradient noise.",
+          "paper: Tan et al. 2024, to be tested",
+          "½(x²−y²), Beale, quartic walls, noisy ½(x²−y²) and quartic walls (σ = 0.1, B = 4); "
+          "ηb = 0.1, ρb ∈ {0.5, 0.05}; paired one-sided Wilcoxon, Holm",
+          escape.check_c11b),
+    Claim("C11c", "SSAM mitigates saddle trapping? (noise)",
+          r"On $\tfrac12 x^2 - \tfrac12 b y^2 + \tfrac14 c y^4$ (escape = reaching the basin "
+          r"$y^2 \approx b/c$), escape-time distributions of all five rules as $\rho$ crosses "
+          r"$1/b$ and the noise grows: where renormalization helps, where nothing helps.",
+          "paper: Tan et al. 2024, to be tested",
+          "quartic walls b = c = 1, ηb = 0.1, ρb ∈ {0.5, 1.5, 3} (quick), σ ∈ {0, 0.1, 0.5}, "
+          "B = 4; paired Wilcoxon, Holm", escape.check_c11c),
     Claim("C12", "Noise: SAM's saddle escape trails SGD's",
           r"With gradient noise, SAM's mean-square displacement along the negative-curvature "
           r"direction trails SGD's by $2\eta t^2|\lambda|^3\rho/B$ for small $t$.",
           "peer: Kim et al. 2023, Thm 2",
           "NoisyQuadratic diag(1, −1), per-example noise variance 2|λ|, B = 4, |λ|t = 0.002; "
-          "judged in Kim's setting (perturbation from the full gradient, SGD's noise in the "
-          "descent gradient), same minibatch for both gradients reported; escape "
-          "times of all rules at two noise levels",
+          "Kim's setting (perturbation from the full gradient, SGD's noise in the "
+          "descent gradient)",
           saddles.check_c12),
+    Claim("C12b", "Noise, one minibatch per step: an O(t) gap",
+          r"With one minibatch for both gradients of a step, the noise in SAM's step is scaled "
+          r"by $(1 - \rho|\lambda|)$ too, and the MSD gap to SGD is "
+          r"$\eta s\rho|\lambda|(2 - \rho|\lambda|)\,t + O(\eta t^2)$: O(t), not O(t²).",
+          "derived",
+          "as C12, with both gradients of USAM's step on the same minibatch (the rules as run)",
+          saddles.check_c12b),
     Claim("C13", "Hardt et al.'s stability bound",
           r"Convex, $\beta$-smooth, $L$-Lipschitz per-example losses, $\eta \le 2/\beta$, "
           r"neighbouring data sets, shared indices: SGD keeps "
