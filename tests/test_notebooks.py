@@ -23,23 +23,21 @@ QUICK_BUDGET = 90  # seconds: the whole quick reproduction on two cores
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory, quick_checks):
-    """`reproduce(quick=True)` once: the notebooks run here; the claims report is written from
-    the session's registry run (conftest.py) rather than a second identical run."""
-    import ssam_theory.claims
+    """`reproduce(quick=True)` once: the notebooks run here, two kernels at a time (they are
+    independent and the machine has two cores). The claims report is written by the same
+    `write_claims_report` that `reproduce` calls, from the session's registry run
+    (conftest.py) rather than a second identical run."""
+    import dataclasses
 
-    own = ssam_theory.claims.run_checks
-
-    def shared(ids=None, quick=True, rules=None):
-        if ids is None and quick and rules is None:
-            return quick_checks
-        return own(ids, quick=quick, rules=rules)
+    from ssam_theory.reproduce import write_claims_report
 
     out = tmp_path_factory.mktemp("figures")
     start = time.perf_counter()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ssam_theory.claims, "run_checks", shared)
-        # two kernels at a time: the notebooks are independent and the machine has two cores
-        result = reproduce(out=out, quick=True, jobs=2)
+    result = reproduce(out=out, quick=True, jobs=2, claims=False)
+    report, verdicts = write_claims_report(out, quick=True, runs=result.notebooks,
+                                           results=[(c, r, 0.0) for c, r in quick_checks])
+    result = dataclasses.replace(result, report=report, verdicts=verdicts,
+                                 figures=sorted(out.glob("*.png")))
     return result, time.perf_counter() - start
 
 
@@ -81,17 +79,20 @@ def test_every_claim_links_existing_figures(quick):
     assert not any(missing.values()), missing
 
 
-def test_claims_report_has_a_row_per_claim_with_verdict_and_links(quick):
+def test_claims_report_has_a_row_and_a_section_per_claim_with_its_figures(quick):
     result, _ = quick
     text = result.report.read_text()
     for cid in CLAIM_IDS:
         rows = [ln for ln in text.splitlines() if ln.startswith(f"| {cid} |")]
         assert len(rows) == 1, cid
-        cells = [c.strip() for c in rows[0].strip("|").split(" | ")]
-        assert cells[5].strip("*") in VERDICTS, rows[0]
-        assert cells[5].strip("*") == result.verdicts[cid]
+        assert rows[0].split(" | ")[3].split()[-1] == result.verdicts[cid], rows[0]
+        assert f"(#{cid.lower()})" in rows[0]
+        start = text.index(f'<a id="{cid.lower()}"></a>')
+        end = text.find('<a id="', start + 1)
+        section = text[start:end if end > 0 else len(text)]
         for fig in CLAIM_FIGURES[cid]:
-            assert f"]({fig}.png)" in cells[6], (cid, fig)
+            assert f"]({fig}.png)" in section, (cid, fig)
+            assert (result.out / f"{fig}.png").is_file()
 
 
 def _notebooks():
