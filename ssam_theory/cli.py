@@ -463,8 +463,8 @@ def main(argv: list[str] | None = None) -> int:
     prog = f"ssam-theory {args.command}"
     try:
         return int(args.func(args) or 0)
-    except MissingExtraError as exc:  # one line naming the extra to install
-        print(f"{prog}: {exc}", file=sys.stderr)
+    except MissingExtraError as exc:  # one line naming the extra (and the command) to install
+        print(exc, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         hint = getattr(args, "_interrupt_hint", None) or "interrupted"
