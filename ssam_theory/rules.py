@@ -225,7 +225,50 @@ class Optimizer:
 
 
 def _update(rule: _Rule, W, buf, grad, lr, rho, opt: Optimizer):
-    """The step of SPEC §2 on a batch ``W`` of shape ``(B, d)``; returns ``(W, buf, info)``."""
+    """The step of SPEC §2 on a batch ``W`` of shape ``(B, d)``; returns ``(W, buf, info)``.
+
+    Row-major batches run :func:`_update_rows`. A coordinate-major batch (Fortran order, as
+    :func:`ssam_theory.sweep` keeps 2-D iterates) runs :func:`_update_columns` on its
+    transpose ``(d, B)``, where every elementwise operation has a contiguous inner loop over
+    the ``B`` rows instead of ``d`` coordinates. Both do the same floating-point operations
+    in the same order on every element, so their rows agree bit for bit (tested).
+    """
+    B, d = W.shape
+    if B > 1 and d > 1 and W.flags.f_contiguous and not W.flags.c_contiguous:
+        bufT = None if buf is None else buf.T
+        lr_c = lr[:, 0] if isinstance(lr, np.ndarray) else lr
+        rho_c = rho[:, 0] if isinstance(rho, np.ndarray) else rho
+
+        def gradT(XT):
+            return grad(XT.T).T
+
+        WT_new, bufT, info = _update_columns(rule, W.T, bufT, gradT, lr_c, rho_c, opt)
+        return WT_new.T, None if bufT is None else bufT.T, info
+    return _update_rows(rule, W, buf, grad, lr, rho, opt)
+
+
+def _divide_or(num, den, where_zero: float):
+    """``num / den`` (same shapes) with ``where_zero`` where ``den == 0``, without warnings."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = num / den
+    zero = den == 0
+    if zero.any():
+        out[zero] = where_zero
+    return out
+
+
+def _gamma(sg_norm, den, opt: Optimizer):
+    """:func:`renormalization_factor` for arrays of equal shape (no broadcasting step)."""
+    if opt.eps:
+        den = den + opt.eps
+    gamma = _divide_or(sg_norm, den, 1.0)
+    if opt.truncate:
+        np.minimum(gamma, 1.0, out=gamma)
+    return gamma
+
+
+def _update_rows(rule: _Rule, W, buf, grad, lr, rho, opt: Optimizer):
+    """:func:`_update` on row-major ``W (B, d)``; per-row ``lr``/``rho`` of shape ``(B, 1)``."""
     g = grad(W)
     g_norm = row_norm(g)
     if rule.perturbation is None:
@@ -233,8 +276,9 @@ def _update(rule: _Rule, W, buf, grad, lr, rho, opt: Optimizer):
     else:
         # ‖s(w) ⊙ g‖ with s(w) = |w| (adaptive), else ‖g‖
         sg_norm = row_norm(np.abs(W) * g) if opt.adaptive else g_norm
-        if rule.perturbation == "normalized":
-            scale = _safe_divide(rho, sg_norm + opt.eps, where_zero=0.0)  # ρ / (‖s⊙g‖ + ε)
+        if rule.perturbation == "normalized":  # ρ / (‖s⊙g‖ + ε), 0 where that vanishes
+            den = sg_norm + opt.eps if opt.eps else sg_norm
+            scale = _divide_or(rho, den, 0.0)
         else:
             scale = rho
         e = (W * W * g) * scale if opt.adaptive else g * scale  # e(w)
@@ -243,19 +287,65 @@ def _update(rule: _Rule, W, buf, grad, lr, rho, opt: Optimizer):
         gt_norm = row_norm(gt)
         if rule.renormalize:
             den = row_norm(np.abs(Wp) * gt) if opt.adaptive else gt_norm
-            gamma = renormalization_factor(sg_norm, den, opt.eps, opt.truncate)
+            gamma = _gamma(sg_norm, den, opt)
             d = gt * gamma  # γ g̃
         else:
             d, gamma = gt, np.ones_like(g_norm)
-    # base optimizer: PyTorch SGD semantics (dampening 0, no Nesterov)
+    W_new, buf = _base_step(W, d, buf, lr, opt)
+    return W_new, buf, StepInfo(g_norm[:, 0], gt_norm[:, 0], gamma[:, 0])
+
+
+def _base_step(W, d, buf, lr, opt: Optimizer):
+    """PyTorch SGD semantics (dampening 0, no Nesterov) on the direction ``d``."""
     if opt.weight_decay:
         d = d + opt.weight_decay * W
     if opt.momentum:
         buf = d if buf is None else opt.momentum * buf + d
         d = buf
-    W_new = W - lr * d
-    info = StepInfo(g_norm[:, 0], gt_norm[:, 0], gamma[:, 0])
-    return W_new, buf, info
+    return W - lr * d, buf
+
+
+def _column_norm(XT):
+    """Per-row norm of a coordinate-major ``XT (d, B)``: ``sqrt(x_1² + x_2² + …)``.
+
+    Summed in coordinate order, which is how :func:`row_norm`'s ``einsum`` reduces a
+    Fortran-ordered ``(B, d)`` batch (a sum of squares starts at ``+0`` either way), so the
+    bits equal :func:`row_norm` of ``XT.T``.
+    """
+    s = XT[0] * XT[0]
+    for i in range(1, XT.shape[0]):
+        s += XT[i] * XT[i]
+    return np.sqrt(s, out=s)
+
+
+def _update_columns(rule: _Rule, WT, bufT, gradT, lr, rho, opt: Optimizer):
+    """:func:`_update` on coordinate-major ``WT (d, B)``; ``lr``/``rho`` scalars or ``(B,)``.
+
+    The same operations as :func:`_update_rows`, element for element.
+    """
+    g = gradT(WT)
+    g_norm = _column_norm(g)
+    if rule.perturbation is None:
+        d, gt_norm, gamma = g, g_norm, np.ones_like(g_norm)
+    else:
+        sg_norm = _column_norm(np.abs(WT) * g) if opt.adaptive else g_norm
+        if rule.perturbation == "normalized":
+            den = sg_norm + opt.eps if opt.eps else sg_norm
+            scale = _divide_or(rho, den, 0.0)
+        else:
+            scale = rho
+        e = (WT * WT * g) * scale if opt.adaptive else g * scale
+        Wp = WT + e
+        gt = gradT(Wp)
+        gt_norm = _column_norm(gt)
+        if rule.renormalize:
+            den = _column_norm(np.abs(Wp) * gt) if opt.adaptive else gt_norm
+            gamma = _gamma(sg_norm, den, opt)
+            d = gt * gamma
+        else:
+            d, gamma = gt, np.ones_like(g_norm)
+    WT_new, bufT = _base_step(WT, d, bufT, lr, opt)
+    return WT_new, bufT, StepInfo(g_norm, gt_norm, gamma)
 
 
 def optimizer(name: str, lr=0.1, rho=0.05, *, truncate: bool = False, adaptive: bool = False,
