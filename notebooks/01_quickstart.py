@@ -3,7 +3,7 @@
 #
 # For a reader who wants to start a new analysis: a **rule**, a **landscape**, a **run**, a
 # **sweep**, a **claim check**. Everything below is plain NumPy in float64, seeded, and exact
-# to rounding error against the update equations of SPEC §2.
+# to rounding error against the update equations of `ssam_theory.rules`.
 
 # %% tags=["parameters"]
 from ssam_theory.plotting import quick_mode
@@ -109,7 +109,7 @@ save_figure(fig, NB, "sweep")
 # %% [markdown]
 # ## 5. A claim check
 #
-# Each claim of SPEC §4 is an entry of `ssam_theory.claims.REGISTRY` whose check runs the
+# Each claim of the catalogue is an entry of `ssam_theory.claims.REGISTRY` whose check runs the
 # update rules and computes the verdict (`holds`, `violated`, `inconclusive`). The same checks
 # run in `ssam-theory check` and in the claims report written by `ssam-theory reproduce`.
 

@@ -10,7 +10,7 @@
 #   five rules on a quadratic saddle and on Beale's function (saddle at (0, 1)).
 # * C12: with gradient noise SAM's mean-square displacement along the negative curvature
 #   trails SGD's by 2ηt²|λ|³ρ/B (Kim et al.), in their setting where SAM's noise is SGD's; with
-#   the same minibatch for both gradients (SPEC §2) the gap is O(t). Escape times of all rules
+#   the same minibatch for both gradients the gap is O(t). Escape times of all rules
 #   versus noise.
 #
 # Outcomes come from `st.sweep(..., saddle=s)`: *escaped* (left the unit ball around s),
@@ -222,7 +222,8 @@ save_figure(fig, NB, "beale_paths")
 # minibatch (common random numbers). `st.saddle_msd` runs two noise settings
 # (`ssam_theory.diffusion`):
 #
-# * **same minibatch** (SPEC §2): both gradients of USAM's step see the minibatch, so its noise
+# * **same minibatch** (the package's rules): both gradients of USAM's step see the minibatch,
+#   so its noise
 #   is scaled by (1 − ρ|λ|) as well as its drift (`theory.usam_saddle_msd`);
 # * **Kim's setting**: perturbation from the full gradient, descent gradient with SGD's
 #   minibatch noise, so SAM's noise is SGD's and only the drift differs

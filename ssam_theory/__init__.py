@@ -13,10 +13,12 @@ from .rules import (
     RULES,
     Optimizer,
     OptState,
+    RuleFactory,
     StepInfo,
     optimizer,
     renormalization_factor,
     row_norm,
+    rule_factories,
 )
 from .sweep import Outcome, SweepResult, sweep
 from .trajectory import DIVERGENCE_NORM, Trajectory, minibatch_indices, run
@@ -37,6 +39,7 @@ __all__ = [
     "Optimizer",
     "Outcome",
     "Quadratic",
+    "RuleFactory",
     "SaddleMSD",
     "StepInfo",
     "StepOracle",
@@ -54,6 +57,7 @@ __all__ = [
     "optimizer",
     "renormalization_factor",
     "row_norm",
+    "rule_factories",
     "run",
     "saddle_msd",
     "sweep",

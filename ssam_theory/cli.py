@@ -1,21 +1,276 @@
 """The ``ssam-theory`` command line: ``check``, ``sweep`` and ``reproduce``.
 
-Each sub-command lives beside the code it drives and registers itself through an
-``add_parser(subparsers)`` function that sets ``func`` (called with the parsed arguments,
-returning the exit code).
+Every failure is one line on stderr and a non-zero exit code; the work itself lives in the
+package (:mod:`ssam_theory.claims`, :func:`ssam_theory.sweep`,
+:func:`ssam_theory.reproduce.reproduce`), this module only parses and prints.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import concurrent.futures as cf
+import json
 import sys
+import time
+
+import numpy as np
+
+import ssam_theory as st
 
 from . import __version__
+from .reproduce import NOTEBOOKS
 
-# modules that each contribute one sub-command
-_COMMAND_MODULES: tuple[str, ...] = ("ssam_theory.reproduce", "ssam_theory.sweep",
-                                     "ssam_theory.claims.cli")
+# ---- check
+
+
+def _add_check(subparsers) -> None:
+    p = subparsers.add_parser(
+        "check", help="run the claims registry and print the verdicts",
+        description="Derive, trace and check every claim of the registry. Exit code 0 whatever "
+                    "the verdicts (a violated claim is a result); nonzero on errors.")
+    p.add_argument("--quick", action="store_true", help="quick settings (≤ 60 s)")
+    p.add_argument("--json", action="store_true", help="print a JSON list of results")
+    p.add_argument("--markdown", action="store_true", help="print the Markdown claims table")
+    p.add_argument("--only", default=None, metavar="IDS",
+                   help="comma-separated claim ids, e.g. C04,C05")
+    p.set_defaults(func=_check_main)
+
+
+def _check_main(args) -> int:
+    from .claims import REGISTRY, as_records, by_id, markdown_table, run_checks
+
+    ids = None
+    if args.only:
+        ids = [s.strip().upper() for s in args.only.split(",") if s.strip()]
+        try:
+            for i in ids:
+                by_id(i)
+        except ValueError as err:
+            print(f"ssam-theory check: error: {err}", file=sys.stderr)
+            return 2
+    t0 = time.perf_counter()
+    results = run_checks(ids, quick=args.quick)
+    elapsed = time.perf_counter() - t0
+    if args.json:
+        json.dump(as_records(results), sys.stdout, indent=1, ensure_ascii=False)
+        print()
+    elif args.markdown:
+        sys.stdout.write(markdown_table(results))
+    else:
+        w = max(len(c.title) for c in REGISTRY)
+        for c, r in results:
+            print(f"{c.id}  {c.title:<{w}}  [{r.verdict}]")
+            print(f"      predicted: {r.predicted}")
+            print(f"      measured:  {r.measured}")
+        counts = {v: sum(r.verdict == v for _, r in results)
+                  for v in ("holds", "violated", "inconclusive")}
+        print(f"{len(results)} claims in {elapsed:.1f} s ({'quick' if args.quick else 'full'}): "
+              + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    return 0
+
+
+# ---- sweep
+
+
+
+def parse_range(text: str, flag: str = "range") -> np.ndarray:
+    """Parse ``a:b:n`` (linspace), ``a:b:n:log`` (geomspace), ``x,y,…`` or ``x``.
+
+    Raises:
+        ValueError: naming ``flag`` and the text, for anything malformed (empty, non-finite,
+            ``n < 1``, non-positive ends of a log range, unknown spacing).
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{flag}: empty range {text!r}")
+    text = text.strip()
+
+    def num(s):
+        try:
+            x = float(s)
+        except ValueError:
+            raise ValueError(f"{flag}: {s!r} in {text!r} is not a number") from None
+        if not np.isfinite(x):
+            raise ValueError(f"{flag}: {s!r} in {text!r} is not finite")
+        return x
+
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) not in (3, 4):
+            raise ValueError(f"{flag}: expected a:b:n or a:b:n:log, got {text!r}")
+        a, b = num(parts[0]), num(parts[1])
+        try:
+            count = int(parts[2])
+        except ValueError:
+            raise ValueError(f"{flag}: n in a:b:n must be an integer, got {text!r}") from None
+        if count < 1:
+            raise ValueError(f"{flag}: n in a:b:n must be >= 1, got {text!r}")
+        if len(parts) == 4:
+            if parts[3] != "log":
+                raise ValueError(f"{flag}: the 4th field must be 'log', got {text!r}")
+            if a <= 0 or b <= 0:
+                raise ValueError(f"{flag}: a log range needs a, b > 0, got {text!r}")
+            return np.geomspace(a, b, count)
+        return np.linspace(a, b, count)
+    items = [s for s in text.split(",")]
+    if any(not s.strip() for s in items):
+        raise ValueError(f"{flag}: empty item in list {text!r}")
+    return np.array([num(s) for s in items])
+
+
+def parse_landscape(text: str):
+    """``quadratic:a,b,…`` (diag), ``saddle:a,b`` (diag(a, −b)), ``beale``.
+
+    Returns ``(landscape, saddle_point_or_None)``.
+    """
+
+    kind, _, rest = text.partition(":")
+    kind = kind.strip().lower()
+    if kind == "beale":
+        if rest:
+            raise ValueError(f"--landscape: beale takes no parameters, got {text!r}")
+        return st.Beale(), st.Beale.saddle.copy()
+    if kind in ("quadratic", "saddle"):
+        vals = parse_range(rest, "--landscape") if rest else np.array([])
+        if vals.size == 0:
+            raise ValueError(f"--landscape: {kind} needs values, e.g. {kind}:10,1")
+        if kind == "saddle":
+            if vals.size != 2 or np.any(vals <= 0):
+                raise ValueError(f"--landscape: saddle:a,b needs two positive values, got "
+                                 f"{text!r}")
+            return st.Quadratic(np.diag([vals[0], -vals[1]])), np.zeros(2)
+        return st.Quadratic(np.diag(vals)), np.zeros(vals.size)
+    raise ValueError(f"--landscape: unknown landscape {text!r} (quadratic:a,b,…, saddle:a,b, "
+                     f"beale)")
+
+
+def _arg(flag, fn):
+    def parse(text):
+        try:
+            return fn(text, flag)
+        except ValueError as exc:  # argparse prefixes "argument FLAG: " itself
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag}: ")) from None
+
+    parse.__name__ = flag.lstrip("-")
+    return parse
+
+
+def _parse_seeds(text: str, flag: str = "--seeds"):
+    text = text.strip()
+    try:
+        if "," in text:
+            vals = [int(s) for s in text.split(",")]
+            if not vals or min(vals) < 0:
+                raise ValueError
+            return vals
+        count = int(text)
+    except ValueError:
+        raise ValueError(f"{flag}: expected a count n >= 1 or a list of non-negative "
+                         f"integers a,b,…, got {text!r}") from None
+    if count < 1:
+        raise ValueError(f"{flag}: the number of seeds must be >= 1, got {text!r}")
+    return count
+
+
+def _add_sweep(subparsers) -> None:
+    p = subparsers.add_parser(
+        "sweep", help="run one (lr, rho, seed) sweep and save it (.npz)",
+        description="Run one rule over a grid of learning rates, radii and seeds; save the "
+                    "labelled result. Ranges: a:b:n (linspace), a:b:n:log (geomspace), "
+                    "x,y,… or x.")
+    p.add_argument("--landscape", required=True, help="quadratic:a,b,… | saddle:a,b | beale")
+    p.add_argument("--rule", required=True, choices=st.RULES)
+    p.add_argument("--lr", required=True, type=_arg("--lr", parse_range))
+    p.add_argument("--rho", required=True, type=_arg("--rho", parse_range))
+    p.add_argument("--steps", required=True, type=int)
+    p.add_argument("--seeds", default=1, type=_arg("--seeds", _parse_seeds),
+                   help="a count n (seeds 0…n-1) or a list a,b,…")
+    p.add_argument("--saddle", action="store_true",
+                   help="classify trapped/escaped around the landscape's saddle (origin for "
+                        "quadratic/saddle, (0, 1) for beale)")
+    p.add_argument("--truncate", action="store_true")
+    p.add_argument("--adaptive", action="store_true")
+    p.add_argument("--momentum", type=float, default=0.0)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--eps", type=float, default=0.0)
+    p.add_argument("--out", required=True, help="output file (.npz)")
+    p.add_argument("--cache", default=None, help="checkpoint directory (resumable)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_sweep_main, _parser=p)
+
+
+def _sweep_main(args) -> int:
+    p = args._parser
+    try:
+        landscape, saddle = parse_landscape(args.landscape)
+    except ValueError as exc:
+        p.error(str(exc))
+    if args.workers < 1:
+        p.error(f"--workers must be >= 1, got {args.workers}")
+    if args.steps < 0:
+        p.error(f"--steps must be >= 0, got {args.steps}")
+    options = {"truncate": args.truncate, "adaptive": args.adaptive,
+               "momentum": args.momentum, "weight_decay": args.weight_decay, "eps": args.eps}
+    kwargs = dict(seeds=args.seeds, cache_dir=args.cache,
+                  progress=False if args.no_progress else None,
+                  saddle=saddle if args.saddle else None, **options)
+    try:
+        if args.workers > 1:
+            with cf.ProcessPoolExecutor(args.workers) as ex:
+                res = st.sweep(landscape, args.rule, args.lr, args.rho, args.steps, executor=ex,
+                            **kwargs)
+        else:
+            res = st.sweep(landscape, args.rule, args.lr, args.rho, args.steps, **kwargs)
+    except (ValueError, TypeError) as exc:
+        p.error(str(exc))
+    res.save(args.out)
+    counts = ", ".join(f"{o.name.lower()} {int(np.sum(res.outcome == o))}" for o in st.Outcome)
+    print(f"{args.out}: {res.settings['rule']} on {res.settings['landscape']['repr']}, "
+          f"shape {res.shape}: {counts}")
+    return 0
+
+
+# ---- reproduce
+
+
+def _reproduce_main(args: argparse.Namespace) -> int:
+    from .reproduce import reproduce
+
+    result = reproduce(out=args.out, quick=args.quick, notebooks=args.notebook or None,
+                       jobs=args.jobs, claims=not args.no_claims)
+    for r in result.notebooks:
+        status = "ok" if r.error is None else "FAILED"
+        print(f"{r.name:<22} {r.seconds:7.1f} s  {status}")
+        if r.error:
+            print(r.error, file=sys.stderr)
+    if result.claim_error:
+        print(f"claims report FAILED: {result.claim_error}", file=sys.stderr)
+    elif result.report:
+        v = list(result.verdicts.values())
+        print(f"claims: {v.count('holds')} holds, {v.count('violated')} violated, "
+              f"{v.count('inconclusive')} inconclusive -> {result.report}")
+    print(f"{len(result.figures)} figures in {result.out} ({result.seconds:.1f} s total)")
+    ok = all(r.error is None for r in result.notebooks) and result.claim_error is None
+    return 0 if ok else 1
+
+
+def _add_reproduce(subparsers) -> None:
+    """Register ``ssam-theory reproduce``."""
+    p = subparsers.add_parser(
+        "reproduce", help="run every notebook headless; write figures and the claims report",
+        description="Execute every notebook in a fresh Jupyter kernel, write each figure as "
+                    "<out>/<notebook>_<panel>.png and the claims report <out>/claims.md.")
+    p.add_argument("--quick", action="store_true",
+                   help="small grids and step counts (about a minute on two cores)")
+    p.add_argument("--out", default="figures", metavar="DIR",
+                   help="output directory (default: figures)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="notebooks executed at the same time (default: 1)")
+    p.add_argument("--notebook", action="append", choices=NOTEBOOKS, metavar="NAME",
+                   help="run only this notebook (repeatable); default: all")
+    p.add_argument("--no-claims", action="store_true",
+                   help="skip the claim checks and the report")
+    p.set_defaults(func=_reproduce_main)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,8 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in _COMMAND_MODULES:
-        importlib.import_module(name).add_parser(sub)
+    _add_check(sub)
+    _add_sweep(sub)
+    _add_reproduce(sub)
     return parser
 
 

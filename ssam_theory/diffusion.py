@@ -12,7 +12,7 @@ SGD calls it once (:math:`g`, the descent direction). Two noise settings
 (:data:`NOISE_SETTINGS`), with :math:`\bar\xi_k` the mean tilt of step :math:`k`'s minibatch
 and :math:`y = v^\top w` the coordinate along an eigenvector of curvature :math:`-|\lambda|`:
 
-``"same_minibatch"`` (SPEC §2; what :func:`ssam_theory.run` does)
+``"same_minibatch"`` (what :func:`ssam_theory.run` does)
     both calls see the minibatch: :math:`g = Hw + \bar\xi_k`,
     :math:`\tilde g = H(w + \rho g) + \bar\xi_k`, so USAM follows
     :math:`y_{k+1} = m\,y_k - \eta(1 - \rho|\lambda|)\,\bar\xi_{k,y}`,
@@ -118,8 +118,8 @@ def noise_pattern(opt: Optimizer, setting: str) -> tuple[bool, ...]:
     """Which gradient calls of one step of ``opt`` see the minibatch, in ``setting``.
 
     ``sgd``: ``(True,)`` in every setting. Other rules: ``(True, True)`` for
-    ``"same_minibatch"`` (SPEC §2), ``(False, True)`` for ``"kim"`` (perturbation from the
-    full gradient, descent gradient with SGD's minibatch noise).
+    ``"same_minibatch"`` (the package's rules), ``(False, True)`` for ``"kim"``
+    (perturbation from the full gradient, descent gradient with SGD's minibatch noise).
     """
     if not isinstance(opt, Optimizer):
         raise TypeError(f"opt must be an Optimizer from ssam_theory.optimizer, got {opt!r}")

@@ -324,7 +324,7 @@ class NoisyQuadratic(Landscape):
         \nabla f_I(w) = H w + \bar\xi_I, \quad \bar\xi_I = \frac1b \sum_{i \in I} \xi_i,
         \qquad \operatorname{Var} \bar\xi_{I,j} = \sigma^2 / b,
 
-    and both gradients of a SAM-family step use the same minibatch (SPEC §2), so the
+    and both gradients of a SAM-family step use the same minibatch, so the
     perturbation and the perturbed gradient see the same tilt. Claim C12 also uses it in
     Kim et al.'s diffusion setting, where only the descent gradient sees the tilt
     (:mod:`ssam_theory.diffusion`).

@@ -18,11 +18,9 @@ verdict and links to the figures that show each claim (:data:`CLAIM_FIGURES`).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import re
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -33,7 +31,6 @@ __all__ = [
     "NOTEBOOKS",
     "NotebookRun",
     "Reproduction",
-    "add_parser",
     "notebook_dir",
     "reproduce",
     "write_claims_report",
@@ -301,41 +298,3 @@ def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int = 1,
     figures = sorted(out.glob("*.png"))
     return Reproduction(out, quick, list(runs), figures, report, time.perf_counter() - start,
                         claim_error, verdicts)
-
-
-def _main(args: argparse.Namespace) -> int:
-    result = reproduce(out=args.out, quick=args.quick, notebooks=args.notebook or None,
-                       jobs=args.jobs, claims=not args.no_claims)
-    for r in result.notebooks:
-        status = "ok" if r.error is None else "FAILED"
-        print(f"{r.name:<22} {r.seconds:7.1f} s  {status}")
-        if r.error:
-            print(r.error, file=sys.stderr)
-    if result.claim_error:
-        print(f"claims report FAILED: {result.claim_error}", file=sys.stderr)
-    elif result.report:
-        v = list(result.verdicts.values())
-        print(f"claims: {v.count('holds')} holds, {v.count('violated')} violated, "
-              f"{v.count('inconclusive')} inconclusive -> {result.report}")
-    print(f"{len(result.figures)} figures in {result.out} ({result.seconds:.1f} s total)")
-    ok = all(r.error is None for r in result.notebooks) and result.claim_error is None
-    return 0 if ok else 1
-
-
-def add_parser(subparsers) -> None:
-    """Register ``ssam-theory reproduce``."""
-    p = subparsers.add_parser(
-        "reproduce", help="run every notebook headless; write figures and the claims report",
-        description="Execute every notebook in a fresh Jupyter kernel, write each figure as "
-                    "<out>/<notebook>_<panel>.png and the claims report <out>/claims.md.")
-    p.add_argument("--quick", action="store_true",
-                   help="small grids and step counts (about a minute on two cores)")
-    p.add_argument("--out", default="figures", metavar="DIR",
-                   help="output directory (default: figures)")
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="notebooks executed at the same time (default: 1)")
-    p.add_argument("--notebook", action="append", choices=NOTEBOOKS, metavar="NAME",
-                   help="run only this notebook (repeatable); default: all")
-    p.add_argument("--no-claims", action="store_true",
-                   help="skip the claim checks and the report")
-    p.set_defaults(func=_main)

@@ -13,7 +13,7 @@ With :math:`g = \nabla f(w)` (the minibatch gradient in stochastic problems), le
     w &\leftarrow w - \eta\, d
 
 and ``sgd`` is :math:`w \leftarrow w - \eta g`. The options (``truncate``, ``adaptive``,
-``momentum``, ``weight_decay``, ``eps``) are those of SPEC §2; see :func:`optimizer`.
+``momentum``, ``weight_decay``, ``eps``) are documented in :func:`optimizer`.
 
 Iterates are ``(d,)`` or batched ``(B, d)``; every row of a batch carries its own
 :math:`\eta` and :math:`\rho`, norms are taken per row, and no step loops over rows in Python.
@@ -42,10 +42,13 @@ __all__ = [
     "RULES",
     "OptState",
     "Optimizer",
+    "RuleFactory",
     "StepInfo",
+    "build",
     "optimizer",
     "renormalization_factor",
     "row_norm",
+    "rule_factories",
 ]
 
 
@@ -63,7 +66,7 @@ _RULE_TABLE = {
     "nssam": _Rule("normalized", True),
 }
 
-#: The rule names of SPEC §2, in the order used by tables and figures.
+#: The rule names, in the order used by tables and figures.
 RULES: tuple[str, ...] = tuple(_RULE_TABLE)
 
 
@@ -225,7 +228,7 @@ class Optimizer:
 
 
 def _update(rule: _Rule, W, buf, grad, lr, rho, opt: Optimizer):
-    """The step of SPEC §2 on a batch ``W`` of shape ``(B, d)``; returns ``(W, buf, info)``.
+    """One step of ``rule`` on a batch ``W`` of shape ``(B, d)``; returns ``(W, buf, info)``.
 
     Row-major batches run :func:`_update_rows`. A coordinate-major batch (Fortran order, as
     :func:`ssam_theory.sweep` keeps 2-D iterates) runs :func:`_update_columns` on its
@@ -350,7 +353,7 @@ def _update_columns(rule: _Rule, WT, bufT, gradT, lr, rho, opt: Optimizer):
 
 def optimizer(name: str, lr=0.1, rho=0.05, *, truncate: bool = False, adaptive: bool = False,
               momentum: float = 0.0, weight_decay: float = 0.0, eps: float = 0.0) -> Optimizer:
-    r"""Build one rule of the SAM family (SPEC §2).
+    r"""Build one rule of the SAM family.
 
     ============  ==========================  =================================
     name          perturbation :math:`e`      direction :math:`d`
@@ -410,3 +413,54 @@ def optimizer(name: str, lr=0.1, rho=0.05, *, truncate: bool = False, adaptive: 
     eps = v.as_real("eps", eps, low=0.0)
     return Optimizer(name=name, lr=lr, rho=rho, truncate=truncate, adaptive=adaptive,
                      momentum=momentum, weight_decay=weight_decay, eps=eps)
+
+
+#: A rule factory: ``factory(lr, rho, **options) -> Optimizer``, the one way to hand a rule to
+#: :func:`ssam_theory.sweep`, :mod:`ssam_theory.linear` and the claims, e.g.
+#: ``functools.partial(st.optimizer, "ssam", truncate=True)`` or an injected wrong rule.
+RuleFactory = Callable[..., Optimizer]
+
+
+def rule_factories(rules=None) -> dict[str, RuleFactory]:
+    """Rule factories by name.
+
+    Args:
+        rules: ``None`` (every rule of :data:`RULES`), a rule name, a sequence of names (the
+            package's own rules, ``functools.partial(optimizer, name)``), or a mapping
+            ``{name: factory}``; a mapping's values may also be ``None`` (the package's own).
+
+    Returns:
+        ``{name: factory}`` in the given order.
+
+    Raises:
+        ValueError: an empty selection or a name not in :data:`RULES`.
+        TypeError: a factory that is not callable.
+    """
+    import functools
+    from collections.abc import Mapping
+
+    if rules is None:
+        rules = RULES
+    if isinstance(rules, str):
+        rules = (rules,)
+    pairs = list(rules.items()) if isinstance(rules, Mapping) else [(r, None) for r in rules]
+    bad = [r for r, _ in pairs if r not in _RULE_TABLE]
+    if not pairs or bad:
+        raise ValueError(f"rules must name a non-empty subset of {RULES}, got {rules!r}")
+    out = {}
+    for name, fac in pairs:
+        if fac is None:
+            fac = functools.partial(optimizer, name)
+        elif not callable(fac):
+            raise TypeError(f"rules[{name!r}] must be a callable (lr, rho, **options) -> "
+                            f"Optimizer, got {fac!r}")
+        out[name] = fac
+    return out
+
+
+def build(factory: RuleFactory, lr, rho, label: str = "factory", **options) -> Optimizer:
+    """``factory(lr, rho, **options)``, checked to be an :class:`Optimizer`."""
+    opt = factory(lr, rho, **options)
+    if not isinstance(opt, Optimizer):
+        raise TypeError(f"{label} must return an Optimizer, got {opt!r}")
+    return opt

@@ -1,4 +1,4 @@
-"""An independent, deliberately plain transcription of SPEC §2 for the tests.
+"""An independent, deliberately plain transcription of the update rules for the tests.
 
 Pure Python floats and lists, one iterate at a time, written in the order of the authors'
 PyTorch code (scale = ρ / (‖g‖ + ε); e = g · scale; γ = ‖g‖ / (‖g̃‖ + ε)). It shares no code

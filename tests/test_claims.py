@@ -65,7 +65,7 @@ def test_c12_both_noise_settings(records):
     """C12 is judged in Kim et al.'s setting (SAM's noise = SGD's, only the drift differs):
     the measured gap agrees with the exact Kim-model gap and with Kim's t² formula within 4
     standard errors, and the truncation of the t² formula is below one standard error.
-    With the same minibatch in both gradients (SPEC §2) the measured gap agrees with the
+    With the same minibatch in both gradients the measured gap agrees with the
     derived exact same-minibatch gap and is O(t): > 100× Kim's at |λ|t = 0.002."""
     ev = records["C12"]["evidence"]
     b, a = ev["kim_setting"], ev["same_minibatch"]

@@ -6,7 +6,6 @@ A deliberate change of results regenerates the file in its own commit, with the 
 """
 
 import numpy as np
-
 from golden import PATH, compute
 
 

@@ -1,7 +1,7 @@
-"""``eps=1e-12`` reproduces the authors' PyTorch arithmetic (SPEC §2), checked against PyTorch.
+"""``eps=1e-12`` reproduces the authors' PyTorch arithmetic, checked against PyTorch.
 
-The optimizer below follows the structure of the authors' StableSAM code as SPEC §2 describes
-it: a first step that saves w and climbs to w + e with scale = ρ / (‖g‖ + 1e-12) (SAM base) or
+The optimizer below follows the structure of the authors' StableSAM code:
+a first step that saves w and climbs to w + e with scale = ρ / (‖g‖ + 1e-12) (SAM base) or
 ρ (USAM base), elementwise w² for ``adaptive``; a second step that restores w, multiplies the
 surrogate gradient by ‖g‖ / (‖g̃‖ + 1e-12) (clipped at 1 with ``truncate``) and hands it to
 ``torch.optim.SGD`` (momentum, weight decay). Everything runs in float64 on the CPU.

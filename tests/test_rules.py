@@ -1,4 +1,4 @@
-"""The update rules against SPEC §2: hand-computed steps, every option, single and batched."""
+"""The update rules against their equations: hand-computed steps, every option, batched."""
 
 import itertools
 import math
@@ -201,7 +201,7 @@ def test_zero_gradient_is_defined(name, opts, eps):
         np.testing.assert_array_equal(w1, w)
         assert np.isfinite(info.gamma)
         if eps == 0.0:
-            assert info.gamma == 1.0  # SPEC §2: γ = 1 where the norm vanishes
+            assert info.gamma == 1.0  # γ = 1 where the norm vanishes
 
 
 def test_renormalization_factor():

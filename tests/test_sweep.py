@@ -4,15 +4,15 @@ Checkpoint / resume / memory tests are in test_sweep_cache.py; the CLI in test_s
 """
 
 import concurrent.futures as cf
-import importlib
 
 import numpy as np
 import pytest
 
 import ssam_theory as st
 from ssam_theory import theory
+from ssam_theory.sweep import executors
+from ssam_theory.sweep.result import bits_equal
 
-sweep_mod = importlib.import_module("ssam_theory.sweep")  # st.sweep is the function
 O = st.Outcome  # noqa: E741
 DIAG = st.Quadratic(np.diag([10.0, 1.0]))
 
@@ -214,7 +214,7 @@ def test_process_pool_equals_serial(monkeypatch):
     kw = dict(lr=np.linspace(0.01, 0.3, 8), rho=np.linspace(0.0, 0.5, 5), steps=300, seeds=2,
               chunk_size=16)
     serial = st.sweep(DIAG, "ssam", **kw)
-    monkeypatch.setattr(sweep_mod, "_WINDOW", 2)  # 5 chunks through 2 slots: refills run
+    monkeypatch.setattr(executors, "WINDOW", 2)  # 5 chunks through 2 slots: refills run
     with cf.ProcessPoolExecutor(max_workers=2) as ex:
         pooled = st.sweep(DIAG, "ssam", executor=ex, **kw)
     assert pooled.identical(serial)
@@ -224,7 +224,7 @@ def test_process_pool_equals_serial(monkeypatch):
 def test_dask_local_cluster_equals_serial(monkeypatch):
     import distributed
 
-    monkeypatch.setattr(sweep_mod, "_WINDOW", 2)
+    monkeypatch.setattr(executors, "WINDOW", 2)
     kw = dict(lr=np.linspace(0.01, 0.3, 8), rho=np.linspace(0.0, 0.5, 5), steps=300, seeds=2,
               chunk_size=16)
     serial = st.sweep(DIAG, "nssam", **kw)
@@ -246,7 +246,7 @@ SADDLE = st.Quadratic(np.diag([1.0, -1.0]))
 def _same_arrays(a, b):
     names = ("lr", "rho", "seeds", "w0", "outcome", "event_step", "final_loss",
              "final_grad_norm", "final_w")
-    return all(sweep_mod._bits_equal(getattr(a, k), getattr(b, k)) for k in names)
+    return all(bits_equal(getattr(a, k), getattr(b, k)) for k in names)
 
 
 def test_make_optimizer_equals_default_and_differs_for_another_rule():

@@ -1,6 +1,5 @@
 """Sweep checkpoints (resume after SIGKILL, corrupted chunks, cache key) and bounded memory."""
 
-import importlib
 import os
 import signal
 import subprocess
@@ -11,8 +10,9 @@ import time
 import numpy as np
 
 import ssam_theory as st
+from ssam_theory.sweep.cache import load_chunk, save_chunk
+from ssam_theory.sweep.kernel import ChunkSpec, run_chunk
 
-sweep_mod = importlib.import_module("ssam_theory.sweep")  # st.sweep is the function
 DIAG = st.Quadratic(np.diag([10.0, 1.0]))
 KW = dict(lr=np.linspace(0.01, 0.3, 10), rho=np.linspace(0.0, 0.5, 4), steps=300, seeds=2,
           chunk_size=16)  # 80 rows, 5 chunks
@@ -121,15 +121,15 @@ def test_million_configurations_below_one_gib():
 
 
 def test_chunk_checksum_detects_any_array_change(tmp_path):
-    res = sweep_mod._run_chunk(
-        sweep_mod._Spec(DIAG, "ssam", {"truncate": False, "adaptive": False, "momentum": 0.0,
+    res = run_chunk(
+        ChunkSpec(DIAG, "ssam", {"truncate": False, "adaptive": False, "momentum": 0.0,
                                        "weight_decay": 0.0, "eps": 0.0}, 20, 1e-8, 5, 1e12,
                         None, 1e-3, 1.0, None),
         np.array([0.1, 0.2]), np.array([0.0, 0.1]), np.array([0, 0]), np.zeros((1, 2)) + 1,
         np.array([0]))
     path = tmp_path / "c.npz"
-    sweep_mod._save_chunk(path, "k", 0, res)
-    assert sweep_mod._load_chunk(path, "k", 0)[1] == "ok"
-    assert sweep_mod._load_chunk(path, "other", 0)[1] == "corrupt"
-    assert sweep_mod._load_chunk(path, "k", 1)[1] == "corrupt"
-    assert sweep_mod._load_chunk(tmp_path / "missing.npz", "k", 0)[1] == "missing"
+    save_chunk(path, "k", 0, res)
+    assert load_chunk(path, "k", 0)[1] == "ok"
+    assert load_chunk(path, "other", 0)[1] == "corrupt"
+    assert load_chunk(path, "k", 1)[1] == "corrupt"
+    assert load_chunk(tmp_path / "missing.npz", "k", 0)[1] == "missing"

@@ -1,28 +1,25 @@
 """``ssam-theory sweep``: ranges, landscapes, output, errors naming the flag."""
 
-import importlib
 
 import numpy as np
 import pytest
 
 import ssam_theory as st
-from ssam_theory.cli import main
-
-sweep_mod = importlib.import_module("ssam_theory.sweep")
+from ssam_theory.cli import main, parse_range
 
 
 def test_parse_range():
-    assert np.array_equal(sweep_mod.parse_range("0:1:5"), np.linspace(0, 1, 5))
-    assert np.array_equal(sweep_mod.parse_range("1e-3:1:4:log"), np.geomspace(1e-3, 1, 4))
-    assert np.array_equal(sweep_mod.parse_range("0.1,0.2, 0.3"), [0.1, 0.2, 0.3])
-    assert np.array_equal(sweep_mod.parse_range("0.5"), [0.5])
+    assert np.array_equal(parse_range("0:1:5"), np.linspace(0, 1, 5))
+    assert np.array_equal(parse_range("1e-3:1:4:log"), np.geomspace(1e-3, 1, 4))
+    assert np.array_equal(parse_range("0.1,0.2, 0.3"), [0.1, 0.2, 0.3])
+    assert np.array_equal(parse_range("0.5"), [0.5])
 
 
 @pytest.mark.parametrize("text", ["", "1:2", "1:2:0", "1:2:x", "a:2:3", "0:1:3:lin",
                                   "0:1:3:log", "1,,2", "nan", "1:inf:3", "1:2:3:4:5"])
 def test_parse_range_rejects(text):
     with pytest.raises(ValueError, match="--lr"):
-        sweep_mod.parse_range(text, "--lr")
+        parse_range(text, "--lr")
 
 
 def test_cli_sweep_writes_result(tmp_path, capsys):

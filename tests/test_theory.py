@@ -142,7 +142,7 @@ def test_c12_kim_model_gap_is_kims_formula():
 
 
 def test_c12_same_minibatch_gap_is_order_t():
-    """Both gradients on the same minibatch (SPEC §2): the gap's leading term is O(t) with
+    """Both gradients on the same minibatch: the gap's leading term is O(t) with
     coefficient ηsρ|λ|(2 − ρ|λ|), i.e. 2ρ|λ|ηs to first order in ρ."""
     c1, _ = _leading_gap_series(th.usam_saddle_msd)
     s = th._noise

@@ -1,4 +1,4 @@
-r"""The claims registry: every statement of SPEC §4, derived, traced and checked.
+r"""The claims registry: every claim of the catalogue, derived, traced and checked.
 
 Each :class:`Claim` has an id (C01–C17), a title, a statement, a source tag
 (``classical``, ``derived``, ``peer``, ``paper``, ``observed``), the setting where it is
@@ -15,9 +15,9 @@ evidence) is computed from runs of the toolkit's own rules in that call. Verdict
 from __future__ import annotations
 
 from . import descent, linear, quadratic, renormalization, saddles
-from ._base import SOURCES, VERDICTS, Claim, Result, Rules, default_rules, make
+from ._base import SOURCES, VERDICTS, Claim, Result, Row, Rules, default_rules, make
 
-__all__ = ["REGISTRY", "SOURCES", "VERDICTS", "Claim", "Result", "Rules", "by_id",
+__all__ = ["REGISTRY", "SOURCES", "VERDICTS", "Claim", "Result", "Row", "Rules", "by_id",
            "default_rules", "make", "markdown_table", "run_checks"]
 
 _Q = ("f = ½wᵀHw, H = Q diag(λ) Qᵀ, seeded random spectra (λ_max = 10, κ up to 100 quick / "
@@ -92,7 +92,7 @@ REGISTRY: tuple[Claim, ...] = (
           "peer: Kim et al. 2023, Thm 2",
           "NoisyQuadratic diag(1, −1), per-example noise variance 2|λ|, B = 4, |λ|t = 0.002; "
           "judged in Kim's setting (perturbation from the full gradient, SGD's noise in the "
-          "descent gradient), same minibatch for both gradients (SPEC §2) reported; escape "
+          "descent gradient), same minibatch for both gradients reported; escape "
           "times of all rules at two noise levels",
           saddles.check_c12),
     Claim("C13", "Hardt et al.'s stability bound",
@@ -178,5 +178,6 @@ def as_records(results: list[tuple[Claim, Result]]) -> list[dict]:
     """JSON-ready records: id, title, source, tag, statement, setting, predicted, measured,
     verdict, evidence."""
     return [dict(id=c.id, title=c.title, source=c.source, tag=c.tag, statement=c.statement,
-                 setting=c.setting, predicted=r.predicted, measured=r.measured,
-                 verdict=r.verdict, evidence=r.evidence) for c, r in results]
+                 setting=c.setting, predicted=r.predicted, measured=r.measured, key=r.key,
+                 verdict=r.verdict, rows=[row.as_dict() for row in r.rows],
+                 evidence=r.evidence) for c, r in results]

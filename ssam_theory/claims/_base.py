@@ -1,10 +1,11 @@
 """The registry's building blocks: :class:`Claim`, :class:`Result`, injectable rules.
 
 Every check is a function ``check(quick: bool = True, rules: Rules | None = None) -> Result``.
-``rules`` maps a rule name of SPEC §2 to a factory ``(lr, rho) -> Optimizer``; the default
-builds the toolkit's own rules with :func:`ssam_theory.optimizer`. A test can pass a
-deliberately wrong rule (for example USAM in place of SSAM, i.e. SSAM without its
-renormalization) and watch the relevant claims fail: the checks can fail.
+``rules`` maps a rule name (:data:`ssam_theory.RULES`) to a rule factory
+``(lr, rho, **options) -> Optimizer`` (:data:`ssam_theory.RuleFactory`); names it does
+not mention keep the toolkit's own rules (``functools.partial(ssam_theory.optimizer,
+name)``). A test can pass a deliberately wrong rule (for example USAM in place of SSAM,
+i.e. SSAM without its renormalization) and watch the relevant claims fail: the checks can fail.
 """
 
 from __future__ import annotations
@@ -16,37 +17,51 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..rules import RULES, Optimizer, optimizer
+from ..rules import RULES, Optimizer, RuleFactory, build, rule_factories
 
-__all__ = ["SOURCES", "VERDICTS", "Claim", "Result", "Rules", "default_rules", "make"]
+__all__ = ["SOURCES", "VERDICTS", "Claim", "Result", "Row", "Rules", "default_rules", "make"]
 
 #: The verdicts a check may return.
 VERDICTS: tuple[str, ...] = ("holds", "violated", "inconclusive")
 
-#: Source tags of SPEC §4.
+#: Source tags: textbook, worked out for this toolkit, another paper, Tan et al., or seen in
+#: preliminary runs (to be derived or refuted).
 SOURCES: tuple[str, ...] = ("classical", "derived", "peer", "paper", "observed")
 
-Rules = Mapping[str, Callable[..., Optimizer]]
+Rules = Mapping[str, RuleFactory]
 
 
-def default_rules() -> dict[str, Callable[..., Optimizer]]:
-    """``{name: (lr, rho) -> st.optimizer(name, lr, rho)}`` for every rule of SPEC §2."""
-    def factory(name):
-        def make_rule(lr, rho=0.0, **options):
-            return optimizer(name, lr=lr, rho=rho, **options)
-        make_rule.__name__ = f"optimizer_{name}"
-        return make_rule
-
-    return {name: factory(name) for name in RULES}
+def default_rules() -> dict[str, RuleFactory]:
+    """``{name: functools.partial(ssam_theory.optimizer, name)}`` for every rule."""
+    return rule_factories(RULES)
 
 
 def make(rules: Rules | None, name: str, lr, rho=0.0, **options) -> Optimizer:
-    """The optimizer ``name`` from ``rules`` (the toolkit's own when ``None``)."""
-    table = default_rules() if rules is None else {**default_rules(), **rules}
-    opt = table[name](lr, rho, **options)
-    if not isinstance(opt, Optimizer):
-        raise TypeError(f"rules[{name!r}] must return an Optimizer, got {opt!r}")
-    return opt
+    """The optimizer ``name`` built by ``rules[name]`` (the toolkit's own when absent)."""
+    table = rule_factories(RULES if rules is None else {**dict.fromkeys(RULES), **rules})
+    return build(table[name], lr, rho, label=f"rules[{name!r}]", **options)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One setting of a check: what theory predicts there, what the runs gave, and whether
+    that setting agrees (``None`` where a row only reports, e.g. a measured quantity)."""
+
+    setting: str
+    predicted: str
+    measured: str
+    passes: bool | None = None
+
+    def __post_init__(self):
+        for name in ("setting", "predicted", "measured"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"Row.{name} must be a str, got {getattr(self, name)!r}")
+        if self.passes is not None:
+            object.__setattr__(self, "passes", bool(self.passes))
+
+    def as_dict(self) -> dict:
+        return {"setting": self.setting, "predicted": self.predicted,
+                "measured": self.measured, "passes": self.passes}
 
 
 def _jsonable(x):
@@ -79,12 +94,17 @@ class Result:
         verdict: ``holds``, ``violated`` (``evidence["counterexample"]`` then says where)
             or ``inconclusive`` (``evidence["reason"]`` says why).
         evidence: JSON-serializable numbers and lists behind the verdict.
+        key: the one key number, short (e.g. ``"edge 0.200 vs 2/λ = 0.2"``); defaults to
+            the start of ``measured``.
+        rows: one :class:`Row` per setting checked (predicted vs measured, passes).
     """
 
     predicted: str
     measured: str
     verdict: str
     evidence: dict = field(default_factory=dict)
+    key: str = ""
+    rows: tuple = ()
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -99,14 +119,22 @@ class Result:
         if self.verdict == "inconclusive" and "reason" not in self.evidence:
             raise ValueError("an inconclusive verdict needs evidence['reason']")
         json.dumps(self.evidence)  # must serialize
+        rows = tuple(self.rows)
+        if not all(isinstance(r, Row) for r in rows):
+            raise TypeError(f"rows must be Row objects, got {rows!r}")
+        object.__setattr__(self, "rows", rows)
+        if not isinstance(self.key, str):
+            raise TypeError(f"key must be a str, got {self.key!r}")
+        if not self.key.strip():
+            object.__setattr__(self, "key", self.measured.split(";")[0][:80])
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One entry of the claims catalogue (SPEC §4).
+    """One entry of the claims catalogue.
 
     Attributes:
-        id: ``C01`` … ``C17``.
+        id: ``C01``, ``C11a``, ….
         title: a few words.
         statement: the claim in LaTeX-flavoured text.
         source: the tag and reference, e.g. ``"peer: Long & Bartlett 2024"``; the tag

@@ -274,10 +274,11 @@ def check_c12(quick: bool = True, rules: Rules | None = None) -> Result:
       SGD's and only the drift differs. Holds iff the measured gap is within 4 standard
       errors of 2ηt²|λ|³ρ/B; the truncation (theory.usam_saddle_msd_kim's exact gap minus
       the t² term) must be below one standard error, else inconclusive.
-    * SPEC §2 (reported as a finding): both gradients of a step on the same minibatch, which
-      scales SAM's noise by (1 − ρ|λ|): an O(t) gap, compared with theory.usam_saddle_msd.
+    * the package's rules (reported as a finding): both gradients of a step on the same
+      minibatch, which scales SAM's noise by (1 − ρ|λ|): an O(t) gap, compared with
+      theory.usam_saddle_msd.
 
-    Also: escape times (first ‖w‖ > 1) of all five rules at two noise levels (SPEC §2
+    Also: escape times (first ‖w‖ > 1) of all five rules at two noise levels (the package's rules
     setting).
     """
     from ..diffusion import saddle_msd
@@ -350,7 +351,8 @@ def check_c12(quick: bool = True, rules: Rules | None = None) -> Result:
     measured = (f"Kim's setting (perturbation from the full gradient, SGD's noise in the "
                 f"descent gradient): gap {b['gap_measured']:.3e} ± {b['gap_se']:.1e} "
                 f"({b['z_kim']:+.1f} s.e. from Kim's); same minibatch in both gradients "
-                f"(SPEC §2): gap {a['gap_measured']:.3e} ± {a['gap_se']:.1e} = O(t), "
+                f"(one minibatch per step): gap "
+                f"{a['gap_measured']:.3e} ± {a['gap_se']:.1e} = O(t), "
                 f"{a['ratio_to_kim']:.0f}× Kim's ({a['z_exact']:+.1f} s.e. from the derived "
                 f"exact); {R} seeds, {k} steps; median escape steps at σ²=2: {esc_txt}")
     return Result(predicted, measured, v, ev)
