@@ -7,26 +7,32 @@ shape of ``W``. Data landscapes (:class:`LeastSquares`, :class:`Logistic`,
 ``grad(W, idx)``: the gradient of the mean loss over the examples ``idx``, of shape ``(b,)``
 (one minibatch for all rows) or ``(B, b)`` (one per row).
 
-All products are row-local (``einsum`` or elementwise, never BLAS ``matmul``), so a batch
-equals its rows evaluated one by one, bit for bit.
+All products are row-local, so a batch equals its rows evaluated one by one, bit for bit.
+:class:`Quadratic`, :class:`LeastSquares`, :class:`Logistic` and :class:`NoisyQuadratic` take
+``fast=False`` (default, the exact arithmetic: ``einsum``'s accumulation) or ``fast=True``
+(BLAS ``matmul`` over fixed-shape row blocks: several times faster for dense :math:`d \ge 16`
+and for full-data losses and gradients, a few ulps away from the exact numbers, still
+row-local); see :mod:`ssam_theory._products`.
 """
 
 from __future__ import annotations
 
 import functools
+import weakref
 
 import numpy as np
 import sympy as sp
 from scipy.special import expit
 
+from . import _products
 from . import _validate as v
 
 __all__ = ["Beale", "Landscape", "LeastSquares", "Logistic", "NoisyQuadratic", "Quadratic"]
 
 
-def _rows_times(W: np.ndarray, M: np.ndarray) -> np.ndarray:
+def _rows_times(W: np.ndarray, M: np.ndarray, fast: bool = False) -> np.ndarray:
     """``W @ M`` for ``W`` of shape ``(..., i)`` with a row-local reduction (see module doc)."""
-    return np.einsum("...i,ij->...j", W, M)
+    return _products.times(W, M, fast)
 
 
 def _rows_dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -60,11 +66,13 @@ class Quadratic(Landscape):
     Args:
         H: symmetric ``(d, d)`` matrix, may be indefinite (saddles) or singular.
         center: the stationary point :math:`c`, ``(d,)``; default the origin.
+        fast: products by BLAS over fixed-shape row blocks instead of ``einsum`` (see the
+            module docstring); a diagonal ``H`` and ``d = 2`` give the same bits either way.
 
     A diagonal ``H`` is detected and evaluated elementwise (faster, same results).
     """
 
-    def __init__(self, H, center=None):
+    def __init__(self, H, center=None, *, fast: bool = False):
         H = v.as_finite_array("H", H, ndim=2)
         if H.shape[0] != H.shape[1]:
             raise ValueError(f"H must be square, got shape {H.shape}")
@@ -74,6 +82,7 @@ class Quadratic(Landscape):
         self.H = np.array((H + H.T) / 2)
         self.H.setflags(write=False)
         self.dim = H.shape[0]
+        self.fast = v.as_bool("fast", fast)
         if center is None:
             self.center = None
         else:
@@ -85,7 +94,8 @@ class Quadratic(Landscape):
         self._diag = np.diag(self.H).copy() if not np.any(off) else None
 
     @classmethod
-    def from_eigenvalues(cls, eigenvalues, seed=0, center=None) -> Quadratic:
+    def from_eigenvalues(cls, eigenvalues, seed=0, center=None, *,
+                         fast: bool = False) -> Quadratic:
         r""":math:`H = Q \operatorname{diag}(\lambda) Q^\top` with a seeded random rotation.
 
         ``Q`` is Haar-distributed (QR of a Gaussian matrix with the sign of ``R``'s diagonal
@@ -93,7 +103,7 @@ class Quadratic(Landscape):
         """
         lam = v.as_finite_array("eigenvalues", eigenvalues, ndim=1)
         Q = random_rotation(lam.size, seed)
-        return cls((Q * lam) @ Q.T, center=center)
+        return cls((Q * lam) @ Q.T, center=center, fast=fast)
 
     @property
     def eigenvalues(self) -> np.ndarray:
@@ -111,7 +121,7 @@ class Quadratic(Landscape):
         return self._apply(self._shift(self._iterates(W)))
 
     def _apply(self, X):
-        return X * self._diag if self._diag is not None else _rows_times(X, self.H)
+        return X * self._diag if self._diag is not None else _rows_times(X, self.H, self.fast)
 
     def hessian(self, w) -> np.ndarray:
         self._iterates(w, "w")
@@ -196,10 +206,15 @@ def _check_minibatch(W: np.ndarray, idx, n: int, dim: int) -> np.ndarray:
     return idx
 
 
+# The last minibatch gathered, (landscape, indices, Xb, yb): one slot per process, replaced
+# as a whole (so threads never see a torn entry).
+_last_gather: list = [None]
+
+
 class _DataLandscape(Landscape):
     """Shared data handling: ``X (n, d)``, ``y (n,)``, minibatch index checks."""
 
-    def __init__(self, X, y):
+    def __init__(self, X, y, fast: bool = False):
         X = v.as_finite_array("X", X, ndim=2)
         y = v.as_finite_array("y", y, ndim=1)
         if X.shape[0] != y.shape[0]:
@@ -209,23 +224,42 @@ class _DataLandscape(Landscape):
             raise ValueError(f"X must have at least one column, got shape {X.shape}")
         self.X = np.array(X)
         self.y = np.array(y)
+        self.X.setflags(write=False)  # read-only: minibatches are gathered once per step
+        self.y.setflags(write=False)
         self.n, self.dim = X.shape
+        self.fast = v.as_bool("fast", fast)
 
     def _minibatch(self, W, idx):
-        """``(Xb, yb)`` of shapes ``(b, d)``/``(b,)`` or ``(B, b, d)``/``(B, b)``."""
+        """``(Xb, yb)`` of shapes ``(b, d)``/``(b,)`` or ``(B, b, d)``/``(B, b)``.
+
+        Both gradients of a SAM-family step use the same minibatch, so the last gather is
+        kept and reused when the indices are equal (compared by value, so a caller's reuse of
+        one index buffer is safe); this halves the gathers of a step and changes no bit.
+        """
+        last = _last_gather[0]
+        if (last is not None and last[0]() is self and np.shape(idx) == last[1].shape
+                and (last[1].ndim == 1 or (W.ndim == 2 and W.shape[0] == last[1].shape[0]))
+                and np.array_equal(idx, last[1])):
+            return last[2], last[3]
         idx = _check_minibatch(W, idx, self.n, self.dim)
-        return self.X[idx], self.y[idx]
+        Xb, yb = self.X[idx], self.y[idx]
+        _last_gather[0] = (weakref.ref(self), idx.copy(), Xb, yb)
+        return Xb, yb
 
     def _margins(self, W, Xb):
         """``x_i · w`` for every row and example: ``(..., b)``."""
         if Xb.ndim == 3:
             return np.einsum("bkd,bd->bk", Xb, W)
+        if self.fast:
+            return _products.blocked_matmul(W, np.ascontiguousarray(Xb.T))
         return np.einsum("...d,kd->...k", W, Xb)
 
     def _combine(self, coef, Xb):
         """``Σ_k coef_k x_k / b`` per row: ``(..., d)``."""
         if Xb.ndim == 3:
             return np.einsum("bk,bkd->bd", coef, Xb) / Xb.shape[1]
+        if self.fast:
+            return _products.blocked_matmul(coef, np.ascontiguousarray(Xb)) / Xb.shape[0]
         return np.einsum("...k,kd->...d", coef, Xb) / Xb.shape[0]
 
 
@@ -235,7 +269,12 @@ class LeastSquares(_DataLandscape):
     Args:
         X: ``(n, d)`` design matrix, finite.
         y: ``(n,)`` targets, finite.
+        fast: full-data and shared-minibatch products by BLAS over fixed-shape row blocks
+            (see the module docstring).
     """
+
+    def __init__(self, X, y, *, fast: bool = False):
+        super().__init__(X, y, fast)
 
     def loss(self, W) -> np.ndarray:
         W = self._iterates(W)
@@ -263,13 +302,15 @@ class Logistic(_DataLandscape):
         X: ``(n, d)`` features, finite.
         y: ``(n,)`` labels in :math:`\{-1, +1\}`; labels in :math:`\{0, 1\}` are converted.
         l2: ridge coefficient :math:`\ell_2 \ge 0`.
+        fast: as in :class:`LeastSquares`.
     """
 
-    def __init__(self, X, y, l2: float = 0.0):
-        super().__init__(X, y)
+    def __init__(self, X, y, l2: float = 0.0, *, fast: bool = False):
+        super().__init__(X, y, fast)
         labels = set(np.unique(self.y).tolist())
         if labels <= {0.0, 1.0}:
             self.y = 2.0 * self.y - 1.0
+            self.y.setflags(write=False)
         elif not labels <= {-1.0, 1.0}:
             shown = sorted(labels)[:6]
             raise ValueError(f"y must hold labels in {{-1, +1}} (or {{0, 1}}), got {shown}")
@@ -335,6 +376,7 @@ class NoisyQuadratic(Landscape):
         sigma: noise standard deviation :math:`\sigma \ge 0` per example and coordinate;
             ``0`` gives the noiseless quadratic.
         seed: seed of the tilts, for ``numpy.random.default_rng``.
+        fast: the arithmetic of :math:`Hw` (see :class:`Quadratic`).
 
     Attributes:
         quadratic: the :class:`Quadratic` :math:`\tfrac12 w^\top H w`.
@@ -348,8 +390,8 @@ class NoisyQuadratic(Landscape):
         Kim et al., Stability Analysis of Sharpness-Aware Minimization, arXiv:2301.06308.
     """
 
-    def __init__(self, H, n: int, sigma: float, seed=0):
-        self.quadratic = Quadratic(H)
+    def __init__(self, H, n: int, sigma: float, seed=0, *, fast: bool = False):
+        self.quadratic = Quadratic(H, fast=fast)
         self.dim = self.quadratic.dim
         self.n = v.as_count("n", n, low=2)
         self.sigma = v.as_real("sigma", sigma, low=0.0)

@@ -1,0 +1,98 @@
+r"""Row-local products of a batch of iterates with a fixed matrix: :math:`X M`, row by row.
+
+Every landscape gradient here is such a product (:math:`Hw`, :math:`Xw`, :math:`X^\top r`),
+and every kernel below keeps one guarantee: the bits of a row of the result depend on that
+row alone, never on how many rows the batch has or where the row sits in it. That is what
+makes a batch equal its rows, and a sweep independent of its chunk size and executor.
+
+Two arithmetics, chosen per landscape (its ``fast`` flag):
+
+* **exact** (default): ``einsum``'s row-local accumulation :math:`(((0 + x_1 m_1) + x_2 m_2)
+  + \dots)`, no fused multiply-add; the numbers the package has always produced.
+  :func:`sequential_times` gives the same bits with elementwise operations over
+  coordinate-major batches (faster for small :math:`d`).
+* **fast**: BLAS ``matmul`` over fixed-shape blocks of :data:`BLOCK` rows (the last block
+  zero-padded). BLAS chooses its kernel and its summation order from the operand shapes;
+  with the shape fixed, every row goes through the same instructions in the same lane-wise
+  order, so a row's bits still do not depend on the batch (checked in the tests on this
+  machine's BLAS, and with one or two BLAS threads). It differs from the exact arithmetic by rounding (a few ulps: fused
+  multiply-adds and a blocked summation order); the README gives the measured sizes.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+#: Rows of every BLAS call of the fast arithmetic.
+BLOCK = 256
+
+#: Up to this many coordinates, :func:`times` uses :func:`sequential_times` in both
+#: arithmetics (exact bits, and faster than either ``einsum`` or BLAS at this size).
+SMALL = 2
+
+
+def sequential_times(X: np.ndarray, M: np.ndarray) -> np.ndarray:
+    r"""``einsum("...i,ij->...j", X, M)`` bit for bit, by elementwise operations.
+
+    Column :math:`j` of the result is :math:`((0 + x_1 m_{1j}) + x_2 m_{2j}) + \dots`, which
+    is ``einsum``'s accumulation (the leading :math:`0 +` only turns a :math:`-0` into
+    :math:`+0`). A Fortran-ordered ``X`` gives a Fortran-ordered result, so every operation
+    runs over contiguous columns.
+    """
+    if X.ndim == 1:
+        return sequential_times(X[None, :], M)[0]
+    B, k = X.shape
+    m = M.shape[1]
+    order = "F" if X.flags.f_contiguous and not X.flags.c_contiguous else "C"
+    out = np.empty((B, m), order=order)
+    tmp = np.empty(B)
+    for j in range(m):
+        col = out[:, j]
+        np.multiply(X[:, 0], M[0, j], out=col)
+        col += 0.0
+        for i in range(1, k):
+            np.multiply(X[:, i], M[i, j], out=tmp)
+            col += tmp
+    return out
+
+
+@functools.cache
+def _controller():
+    """threadpoolctl's controller of the loaded BLAS libraries (built once per process)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def blocked_matmul(X: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``X @ M`` for ``X (..., k)``, computed as BLAS products of fixed shape ``(BLOCK, k)``.
+
+    ``M`` should be C-contiguous (its layout is part of what BLAS sees). The rows are copied
+    into zero-padded blocks when their count is not a multiple of :data:`BLOCK`. BLAS runs
+    on one thread: the blocks are small (a few MFlop), where a thread team costs more than it
+    brings, and on a busy machine a descheduled BLAS thread stalls every call (measured: 10x
+    slower sweeps at ``d = 64``); parallelism comes from the sweep's executor instead.
+    """
+    shape = X.shape
+    k, m = M.shape
+    A = np.ascontiguousarray(X.reshape(-1, k))
+    n = A.shape[0]
+    nb = -(-n // BLOCK)
+    if nb * BLOCK != n:
+        P = np.zeros((nb * BLOCK, k))
+        P[:n] = A
+        A = P
+    with _controller().limit(limits=1, user_api="blas"):
+        out = np.matmul(A.reshape(nb, BLOCK, k), M).reshape(nb * BLOCK, m)[:n]
+    return out.reshape((*shape[:-1], m))
+
+
+def times(X: np.ndarray, M: np.ndarray, fast: bool) -> np.ndarray:
+    """``X @ M`` row by row in the chosen arithmetic (see the module docstring)."""
+    if X.shape[-1] <= SMALL and X.ndim <= 2:
+        return sequential_times(X, M)
+    if fast:
+        return blocked_matmul(X, M)
+    return np.einsum("...i,ij->...j", X, M)
