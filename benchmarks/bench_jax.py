@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import functools
 import platform
 import time
 import tracemalloc
@@ -170,9 +171,9 @@ def dense(a, pool) -> None:
         for label, fast, ex in (("exact", False, None), ("fast", True, None),
                                 ("fast x2", True, pool)):
             f = st.Quadratic.from_eigenvalues(lam, seed=0, fast=fast)
-            t, res = best(lambda f=f, ex=ex: st.sweep(f, "ssam", lr=lr, rho=rho, steps=steps,
-                                                      grad_tol=None, progress=False,
-                                                      executor=ex), a.repeat)
+            t, res = best(functools.partial(st.sweep, f, "ssam", lr=lr, rho=rho, steps=steps,
+                                            grad_tol=None, progress=False, executor=ex),
+                          a.repeat)
             assert np.all(res.outcome == st.Outcome.BOUNDED)
             rates[label] = res.stats["row_steps"] / t
         f = st.Quadratic.from_eigenvalues(lam, seed=0)
@@ -213,9 +214,9 @@ def data(a, pool) -> None:
             for label, fast, ex in (("exact", False, None), ("fast", True, None),
                                     ("fast x2", True, pool)):
                 land = _land(ds, fast)
-                t, res = best(lambda land=land, ex=ex: st.sweep(
-                    land, "ssam", lr=lr, rho=rho, steps=steps, seeds=seeds, batch_size=b,
-                    grad_tol=None, progress=False, executor=ex), a.repeat)
+                t, res = best(functools.partial(
+                    st.sweep, land, "ssam", lr=lr, rho=rho, steps=steps, seeds=seeds,
+                    batch_size=b, grad_tol=None, progress=False, executor=ex), a.repeat)
                 rates[label] = res.stats["row_steps"] / t
             jr = None
             land = _land(ds, False)
@@ -243,13 +244,13 @@ def data(a, pool) -> None:
             for label, fast in (("exact", False), ("fast", True)):
                 landf = _land(ds, fast)
                 opt = st.optimizer("ssam", lr=LR, rho=RHO)
-                t, tr = best(lambda landf=landf, opt=opt: st.run(opt, landf, W0, steps,
-                                                                 indices=idx), a.repeat)
+                t, tr = best(functools.partial(st.run, opt, landf, W0, steps, indices=idx),
+                             a.repeat)
                 rr[label] = rows * steps / t
             jr = None
             if jax:
                 fn = jax_data(land.X, land.y, task, steps, record_loss=True)
-                jr, (wj, lj) = jax_rate(fn, (W0, LR, RHO, idx.transpose(1, 0, 2)),
+                jr, (wj, _) = jax_rate(fn, (W0, LR, RHO, idx.transpose(1, 0, 2)),
                                         rows * steps, a.repeat)
                 assert np.max(np.abs(np.asarray(wj) - tr.final)) < 1e-8
             top = max(rr.values())

@@ -15,8 +15,9 @@ Two arithmetics, chosen per landscape (its ``fast`` flag):
   zero-padded). BLAS chooses its kernel and its summation order from the operand shapes;
   with the shape fixed, every row goes through the same instructions in the same lane-wise
   order, so a row's bits still do not depend on the batch (checked in the tests on this
-  machine's BLAS, and with one or two BLAS threads). It differs from the exact arithmetic by rounding (a few ulps: fused
-  multiply-adds and a blocked summation order); the README gives the measured sizes.
+  machine's BLAS; one or two BLAS threads give the same bits). It differs from the exact
+  arithmetic by rounding (fused multiply-adds, a blocked summation order); the README gives
+  the measured sizes.
 """
 
 from __future__ import annotations

@@ -230,14 +230,17 @@ class Optimizer:
 def _update(rule: _Rule, W, buf, grad, lr, rho, opt: Optimizer):
     """One step of ``rule`` on a batch ``W`` of shape ``(B, d)``; returns ``(W, buf, info)``.
 
-    Row-major batches run :func:`_update_rows`. A coordinate-major batch (Fortran order, as
-    :func:`ssam_theory.sweep` keeps 2-D iterates) runs :func:`_update_columns` on its
-    transpose ``(d, B)``, where every elementwise operation has a contiguous inner loop over
-    the ``B`` rows instead of ``d`` coordinates. Both do the same floating-point operations
-    in the same order on every element, so their rows agree bit for bit (tested).
+    Row-major batches run :func:`_update_rows`. A coordinate-major 2-D batch (Fortran order
+    ``(B, 2)``, as :func:`ssam_theory.sweep` keeps 2-D iterates) runs :func:`_update_columns`
+    on its transpose ``(2, B)``, where every elementwise operation has a contiguous inner
+    loop over the ``B`` rows instead of 2 coordinates. Both do the same floating-point
+    operations in the same order on every element (with two coordinates, every norm is the
+    same sum :math:`x_1^2 + x_2^2` in any layout), so their rows agree bit for bit (tested).
+    For ``d >= 3``, ``einsum``'s norms depend on the layout, so other batches keep the
+    generic step.
     """
     B, d = W.shape
-    if B > 1 and d > 1 and W.flags.f_contiguous and not W.flags.c_contiguous:
+    if B > 1 and d == 2 and W.flags.f_contiguous and not W.flags.c_contiguous:
         bufT = None if buf is None else buf.T
         lr_c = lr[:, 0] if isinstance(lr, np.ndarray) else lr
         rho_c = rho[:, 0] if isinstance(rho, np.ndarray) else rho
@@ -311,9 +314,7 @@ def _base_step(W, d, buf, lr, opt: Optimizer):
 def _column_norm(XT):
     """Per-row norm of a coordinate-major ``XT (d, B)``: ``sqrt(x_1² + x_2² + …)``.
 
-    Summed in coordinate order, which is how :func:`row_norm`'s ``einsum`` reduces a
-    Fortran-ordered ``(B, d)`` batch (a sum of squares starts at ``+0`` either way), so the
-    bits equal :func:`row_norm` of ``XT.T``.
+    Summed in coordinate order; for ``d = 2`` that is :func:`row_norm`'s sum in any layout.
     """
     s = XT[0] * XT[0]
     for i in range(1, XT.shape[0]):
