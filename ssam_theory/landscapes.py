@@ -284,7 +284,7 @@ class _DataLandscape(Landscape):
 
     def _plan(self, W, idx):
         """How to evaluate the minibatch ``idx``: ``("gathered", Xb, yb)`` or
-        ``("grouped", [(rows, Xg, yg), ...])``.
+        ``("grouped", [(rows, Xg, yg), ...])`` (when the groups average 32 rows or more).
 
         Both gradients of a SAM-family step use the same minibatch, so the last plan is kept
         and reused when the indices are equal (compared by value, so a caller's reuse of one
@@ -300,7 +300,7 @@ class _DataLandscape(Landscape):
         plan, groups = None, None
         if idx.ndim == 2 and idx.shape[0] >= 16:
             groups = _row_groups(idx, last[3] if mine else None)
-            if groups is not None and 8 * len(groups[0]) <= idx.shape[0]:
+            if groups is not None and 32 * len(groups[0]) <= idx.shape[0]:
                 plan = ("grouped", [(rows, self.X[idx[i]], self.y[idx[i]])
                                     for rows, i in zip(groups[1], groups[0])])
         if plan is None:
