@@ -18,6 +18,9 @@ Two arithmetics, chosen per landscape (its ``fast`` flag):
   machine's BLAS; one or two BLAS threads give the same bits). It differs from the exact
   arithmetic by rounding (fused multiply-adds, a blocked summation order); the README gives
   the measured sizes.
+
+:func:`row_groups` finds the rows of a batch that share a minibatch, so that data landscapes
+can evaluate each group against its few examples instead of gathering one copy per row.
 """
 
 from __future__ import annotations
@@ -97,3 +100,31 @@ def times(X: np.ndarray, M: np.ndarray, fast: bool) -> np.ndarray:
     if fast:
         return blocked_matmul(X, M)
     return np.einsum("...i,ij->...j", X, M)
+
+
+@functools.cache
+def _multipliers(b: int) -> np.ndarray:
+    """Odd 64-bit multipliers hashing a row of ``b`` indices (fixed, seeded)."""
+    return np.random.default_rng(0x55A).integers(1, 2**63, size=b, dtype=np.uint64) | 1
+
+
+def row_groups(idx: np.ndarray, previous=None):
+    """Rows of ``idx (B, b)`` holding the same minibatch: ``(first, members, leader)``.
+
+    ``first[g]`` is a row of group ``g``, ``members[g]`` its rows, ``leader[i]`` the first
+    row of row ``i``'s group. A ``previous`` grouping that still holds (every row equal to its
+    leader: the rows of one seed keep sharing their minibatches step after step) is reused.
+    Otherwise rows are hashed (a wrapping 64-bit dot product), grouped by hash and verified
+    against the indices themselves; ``None`` on a hash collision.
+    """
+    if (previous is not None and previous[2].shape[0] == idx.shape[0]
+            and np.array_equal(idx[previous[2]], idx)):
+        return previous
+    key = (idx.astype(np.uint64) * _multipliers(idx.shape[1])).sum(axis=1, dtype=np.uint64)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    leader = first[inverse]
+    if not np.array_equal(idx[leader], idx):
+        return None
+    order = np.argsort(inverse, kind="stable")
+    members = np.split(order, np.cumsum(np.bincount(inverse))[:-1])
+    return first, members, leader

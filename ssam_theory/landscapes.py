@@ -127,6 +127,10 @@ class Quadratic(Landscape):
         self._iterates(w, "w")
         return self.H.copy()
 
+    def gradient_lipschitz(self) -> float:
+        r"""A Lipschitz constant :math:`\beta` of the gradient: :math:`\max_i |\lambda_i(H)|`."""
+        return float(np.max(np.abs(self.eigenvalues)))
+
     def __repr__(self):
         return f"Quadratic(eigenvalues={np.round(self.eigenvalues, 6).tolist()})"
 
@@ -211,34 +215,6 @@ def _check_minibatch(W: np.ndarray, idx, n: int, dim: int) -> np.ndarray:
 _last_plan: list = [None]
 
 
-@functools.cache
-def _multipliers(b: int) -> np.ndarray:
-    """Odd 64-bit multipliers hashing a row of ``b`` indices (fixed, seeded)."""
-    return np.random.default_rng(0x55A).integers(1, 2**63, size=b, dtype=np.uint64) | 1
-
-
-def _row_groups(idx: np.ndarray, previous=None):
-    """Rows of ``idx (B, b)`` holding the same minibatch: ``(first, members, leader)``.
-
-    ``first[g]`` is a row of group ``g``, ``members[g]`` its rows, ``leader[i]`` the first
-    row of row ``i``'s group. A ``previous`` grouping that still holds (every row equal to its
-    leader: the rows of one seed keep sharing their minibatches step after step) is reused.
-    Otherwise rows are hashed (a wrapping 64-bit dot product), grouped by hash and verified
-    against the indices themselves; ``None`` on a hash collision.
-    """
-    if (previous is not None and previous[2].shape[0] == idx.shape[0]
-            and np.array_equal(idx[previous[2]], idx)):
-        return previous
-    key = (idx.astype(np.uint64) * _multipliers(idx.shape[1])).sum(axis=1, dtype=np.uint64)
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    leader = first[inverse]
-    if not np.array_equal(idx[leader], idx):
-        return None
-    order = np.argsort(inverse, kind="stable")
-    members = np.split(order, np.cumsum(np.bincount(inverse))[:-1])
-    return first, members, leader
-
-
 class _DataLandscape(Landscape):
     """Shared data handling: ``X (n, d)``, ``y (n,)``, minibatch index checks.
 
@@ -299,7 +275,7 @@ class _DataLandscape(Landscape):
         idx = _check_minibatch(W, idx, self.n, self.dim)
         plan, groups = None, None
         if idx.ndim == 2 and idx.shape[0] >= 16:
-            groups = _row_groups(idx, last[3] if mine else None)
+            groups = _products.row_groups(idx, last[3] if mine else None)
             if groups is not None and 32 * len(groups[0]) <= idx.shape[0]:
                 plan = ("grouped", [(rows, self.X[idx[i]], self.y[idx[i]])
                                     for rows, i in zip(groups[1], groups[0])])
@@ -350,6 +326,11 @@ class LeastSquares(_DataLandscape):
         self._iterates(w, "w")
         return np.einsum("ki,kj->ij", self.X, self.X) / self.n
 
+    def gradient_lipschitz(self) -> float:
+        r"""A Lipschitz constant :math:`\beta` of the full gradient:
+        :math:`\lambda_{\max}(X^\top X / n)`."""
+        return float(np.linalg.eigvalsh(np.einsum("ki,kj->ij", self.X, self.X) / self.n)[-1])
+
     def __repr__(self):
         return f"LeastSquares(n={self.n}, d={self.dim})"
 
@@ -399,6 +380,12 @@ class Logistic(_DataLandscape):
         s = expit(m) * expit(-m)
         H = np.einsum("k,ki,kj->ij", s, self.X, self.X) / self.n
         return (H + H.T) / 2 + self.l2 * np.eye(self.dim)
+
+    def gradient_lipschitz(self) -> float:
+        r"""A Lipschitz constant :math:`\beta` of the full gradient:
+        :math:`\lambda_{\max}(X^\top X / n) / 4 + \ell_2` (:math:`\sigma' \le 1/4`)."""
+        XtX = np.einsum("ki,kj->ij", self.X, self.X) / self.n
+        return float(np.linalg.eigvalsh(XtX)[-1] / 4 + self.l2)
 
     def __repr__(self):
         return f"Logistic(n={self.n}, d={self.dim}, l2={self.l2})"
@@ -476,6 +463,10 @@ class NoisyQuadratic(Landscape):
 
     def hessian(self, w) -> np.ndarray:
         return self.quadratic.hessian(w)
+
+    def gradient_lipschitz(self) -> float:
+        r"""A Lipschitz constant :math:`\beta` of every gradient (full or minibatch)."""
+        return self.quadratic.gradient_lipschitz()
 
     def __repr__(self):
         return (f"NoisyQuadratic(eigenvalues={np.round(self.quadratic.eigenvalues, 6).tolist()}, "
