@@ -11,8 +11,8 @@ Two arithmetics, chosen per landscape (its ``fast`` flag):
   + \dots)`, no fused multiply-add; the numbers the package has always produced.
   :func:`sequential_times` gives the same bits with elementwise operations over
   coordinate-major batches (faster for small :math:`d`).
-* **fast**: BLAS ``matmul`` over fixed-shape blocks of :data:`BLOCK` rows (the last block
-  zero-padded). BLAS chooses its kernel and its summation order from the operand shapes;
+* **fast**: BLAS ``matmul`` over fixed-shape blocks of :func:`block_rows` rows (the last
+  block zero-padded). BLAS chooses its kernel and its summation order from the operand shapes;
   with the shape fixed, every row goes through the same instructions in the same lane-wise
   order, so a row's bits still do not depend on the batch (checked in the tests on this
   machine's BLAS; one or two BLAS threads give the same bits). It differs from the exact
@@ -25,12 +25,54 @@ can evaluate each group against its few examples instead of gathering one copy p
 
 from __future__ import annotations
 
+import ctypes
 import functools
 
 import numpy as np
 
-#: Rows of every BLAS call of the fast arithmetic.
+#: Heap kept by glibc's allocator when it grows or trims the heap (``M_TOP_PAD``).
+HEAP_PAD = 64 << 20
+
+
+def keep_heap(pad: int = HEAP_PAD) -> bool:
+    """Ask glibc's ``malloc`` to keep ``pad`` bytes of freed heap instead of returning them.
+
+    A batched step allocates a dozen temporaries of ``B × d`` doubles. Past about 128 KiB
+    each, glibc hands freed blocks back to the system at once (trims the heap), and the next
+    step faults every page in again: measured on a 2-D-to-20-D batch of 2048 rows, 2.7x the
+    CPU time of the step. With a pad the blocks are reused. Only the process's retained
+    memory changes (at most ``pad`` more); no number does. Called once at import; a no-op
+    (returns ``False``) where the C library has no ``mallopt`` (macOS, musl).
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TOP_PAD = -2  # from glibc's malloc.h
+    return bool(mallopt(M_TOP_PAD, int(pad)))
+
+
+keep_heap()
+
+#: Most rows of a BLAS call of the fast arithmetic (see :func:`block_rows`).
 BLOCK = 256
+
+# OpenBLAS runs a product on one thread when m·n·k <= 65536 · 4 (interface/gemm.c:
+# SMP_THRESHOLD_MIN · GEMM_MULTITHREAD_THRESHOLD); blocks stay below it.
+_ONE_THREAD_MNK = 262144
+
+
+def block_rows(k: int, m: int) -> int:
+    """Rows of every BLAS call for a ``(k, m)`` matrix: a power of two in ``[8, BLOCK]``.
+
+    A function of the matrix shape only, so every row of every batch goes through the same
+    call shape. Small enough that OpenBLAS keeps the call on one thread: the products are a
+    few MFlop, where a thread team costs more than it brings, and on a busy machine a
+    descheduled BLAS thread stalls every call (measured: 10x slower sweeps at ``d = 64``).
+    Parallelism comes from the sweep's executor instead.
+    """
+    r = max(1, _ONE_THREAD_MNK // max(1, k * m))
+    return int(min(BLOCK, max(8, 1 << (r.bit_length() - 1))))
 
 #: Up to this many coordinates, :func:`times` uses :func:`sequential_times` in both
 #: arithmetics (exact bits, and faster than either ``einsum`` or BLAS at this size).
@@ -62,34 +104,24 @@ def sequential_times(X: np.ndarray, M: np.ndarray) -> np.ndarray:
     return out
 
 
-@functools.cache
-def _controller():
-    """threadpoolctl's controller of the loaded BLAS libraries (built once per process)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
 def blocked_matmul(X: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """``X @ M`` for ``X (..., k)``, computed as BLAS products of fixed shape ``(BLOCK, k)``.
+    """``X @ M`` for ``X (..., k)``, computed as BLAS products of fixed shape ``(R, k)``.
 
-    ``M`` should be C-contiguous (its layout is part of what BLAS sees). The rows are copied
-    into zero-padded blocks when their count is not a multiple of :data:`BLOCK`. BLAS runs
-    on one thread: the blocks are small (a few MFlop), where a thread team costs more than it
-    brings, and on a busy machine a descheduled BLAS thread stalls every call (measured: 10x
-    slower sweeps at ``d = 64``); parallelism comes from the sweep's executor instead.
+    ``R = block_rows(k, m)``. ``M`` should be C-contiguous (its layout is part of what BLAS
+    sees). The rows are copied into zero-padded blocks when their count is not a multiple of
+    ``R``; the blocks go to BLAS in one stacked ``matmul`` (one call per block, in C).
     """
     shape = X.shape
     k, m = M.shape
+    R = block_rows(k, m)
     A = np.ascontiguousarray(X.reshape(-1, k))
     n = A.shape[0]
-    nb = -(-n // BLOCK)
-    if nb * BLOCK != n:
-        P = np.zeros((nb * BLOCK, k))
+    nb = -(-n // R)
+    if nb * R != n:
+        P = np.zeros((nb * R, k))
         P[:n] = A
         A = P
-    with _controller().limit(limits=1, user_api="blas"):
-        out = np.matmul(A.reshape(nb, BLOCK, k), M).reshape(nb * BLOCK, m)[:n]
+    out = np.matmul(A.reshape(nb, R, k), M).reshape(nb * R, m)[:n]
     return out.reshape((*shape[:-1], m))
 
 

@@ -45,11 +45,12 @@ def test_sequential_product_is_einsum_bit_for_bit(k):
 def test_blocked_product_rows_do_not_depend_on_the_batch(d):
     rng = np.random.default_rng(d)
     H = _sym(d, d)
-    X = rng.standard_normal((3 * BLOCK + 7, d))
+    R = _products.block_rows(d, d)
+    X = rng.standard_normal((3 * R + 7, d))
     full = _products.blocked_matmul(X, H)
-    for m in (1, 2, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK + 3):
+    for m in (1, 2, R - 1, R, R + 1, 2 * R + 3):
         assert full[:m].tobytes() == _products.blocked_matmul(X[:m], H).tobytes(), m
-    for k in (0, 5, BLOCK, len(X) - 1):  # a row alone, anywhere in the batch
+    for k in (0, 5, R, len(X) - 1):  # a row alone, anywhere in the batch
         assert full[k].tobytes() == _products.blocked_matmul(X[k], H).tobytes()
     assert full.tobytes() == _products.blocked_matmul(np.asfortranarray(X), H).tobytes()
     # rounding only: |fast - exact| <= d · eps · (|X| |H|) row by row (a sum of d products)
