@@ -150,6 +150,12 @@ def loop_rate(f, lr, rho, w0, steps, **run_kw):
     return len(lr) * steps / (time.perf_counter() - t0)
 
 
+def _chunk(rows, d, executor):
+    """The default chunk size serially; on the executor, at least 4 chunks (2 per worker)."""
+    default = max(256, 2**15 // d)
+    return default if executor is None else min(default, -(-rows // 4))
+
+
 def _fmt_ratio(x):
     return "   n/a" if x is None else f"{x:6.2f}"
 
@@ -172,8 +178,8 @@ def dense(a, pool) -> None:
                                 ("fast x2", True, pool)):
             f = st.Quadratic.from_eigenvalues(lam, seed=0, fast=fast)
             t, res = best(functools.partial(st.sweep, f, "ssam", lr=lr, rho=rho, steps=steps,
-                                            grad_tol=None, progress=False, executor=ex),
-                          a.repeat)
+                                            grad_tol=None, progress=False, executor=ex,
+                                            chunk_size=_chunk(rows, d, ex)), a.repeat)
             assert np.all(res.outcome == st.Outcome.BOUNDED)
             rates[label] = res.stats["row_steps"] / t
         f = st.Quadratic.from_eigenvalues(lam, seed=0)
@@ -216,7 +222,8 @@ def data(a, pool) -> None:
                 land = _land(ds, fast)
                 t, res = best(functools.partial(
                     st.sweep, land, "ssam", lr=lr, rho=rho, steps=steps, seeds=seeds,
-                    batch_size=b, grad_tol=None, progress=False, executor=ex), a.repeat)
+                    batch_size=b, grad_tol=None, progress=False, executor=ex,
+                    chunk_size=_chunk(rows, land.dim, ex)), a.repeat)
                 rates[label] = res.stats["row_steps"] / t
             jr = None
             land = _land(ds, False)
