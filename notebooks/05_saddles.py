@@ -1,20 +1,24 @@
 # %% [markdown]
-# # Saddles (C09–C12)
+# # Saddles (C09–C12b)
 #
 # * C09: on f = ½(ax² − by²), USAM multiplies y by 1 − ηb(ρb − 1) per step: the saddle
 #   *attracts* iff ρ > 1/b and ηb(ρb − 1) < 2.
 # * C10: deterministic SAM's step points back toward a strict saddle wherever
 #   ‖∇f(w)‖ < ρ|λ_neg|; for η ≤ 1/|λ_neg| the segment |y| ≤ ρ is a trap.
-# * C11: the paper says SSAM "mitigates getting stuck at saddles". γ > 0 keeps the direction of
-#   USAM's step, so only the step length changes; we map the (η, ρ) attraction diagram of all
-#   five rules on a quadratic saddle and on Beale's function (saddle at (0, 1)).
+# * C11a–c: the paper says SSAM "mitigates getting stuck at saddles". γ > 0 keeps the
+#   direction of USAM's step, so only the step length changes. C11a: the (η, ρ) attraction
+#   diagrams of all five rules, SSAM's predicted from USAM's; C11b: paired escape times where
+#   the saddle does not attract; C11c: escape times on a saddle with quartic walls as ρ
+#   crosses 1/b and the noise grows.
 # * C12: with gradient noise SAM's mean-square displacement along the negative curvature
 #   trails SGD's by 2ηt²|λ|³ρ/B (Kim et al.), in their setting where SAM's noise is SGD's; with
-#   the same minibatch for both gradients the gap is O(t). Escape times of all rules
+#   the same minibatch for both gradients the gap is O(t) (C12b). Escape times of all rules
 #   versus noise.
 #
-# Outcomes come from `st.sweep(..., saddle=s)`: *escaped* (left the unit ball around s),
-# *trapped* (ended within 10⁻³ of s), *bounded* (neither: e.g. SAM circling the saddle).
+# Outcomes come from `st.sweep(..., saddle=s)`: *escaped* (left the ball ‖w − s‖ ≤ R
+# downhill, f(w) < f(s), and nothing blew up), *diverged* (left uphill or blew up, including
+# along a positive-curvature direction), *trapped* (ended within 10⁻³ of s), *bounded*
+# (stayed in the ball: e.g. SAM circling the saddle).
 
 # %% tags=["parameters"]
 from ssam_theory.plotting import quick_mode
@@ -28,6 +32,11 @@ TRAP_STEPS = 200 if QUICK else 600  # steps of the SAM trap runs (C10)
 MSD_SEEDS = 1000 if QUICK else 20000  # independent noisy runs for the MSD (C12)
 ESCAPE_RUNS = 100 if QUICK else 1000  # runs per rule and noise level for escape times (C12)
 ESCAPE_STEPS = 600 if QUICK else 6000  # step budget of the escape runs
+C11A_GRID = (14, 12) if QUICK else (40, 36)  # (η, ρ) cells of the C11a diagrams
+C11A_SEEDS = 3 if QUICK else 8
+C11A_STEPS = 500 if QUICK else 3000
+PAIRED_STARTS = 60 if QUICK else 400  # paired starts of the C11b/C11c escape times
+NOISE_BUDGET = 800 if QUICK else 5000  # step budget of C11c
 SEED = 0
 
 # %%
@@ -36,9 +45,19 @@ import numpy as np
 
 import ssam_theory as st
 from ssam_theory import theory
+from ssam_theory.claims.escape import saddle_cases
+from ssam_theory.escape import (
+    QuarticSaddle,
+    attraction_diagram,
+    escape_steps,
+    predicted_outcome,
+    start_seeds,
+)
 from ssam_theory.plotting import (
     PALETTE,
     RULE_STYLE,
+    outcome_handles,
+    outcome_map,
     phase_diagram,
     rule_label,
     save_figure,
@@ -321,3 +340,124 @@ for ax, s2 in zip(axes, noise_levels):
     ax.legend(loc="upper left", fontsize=7)
 axes[0].set_ylabel(f"fraction of {ESCAPE_RUNS} runs escaped")
 save_figure(fig, NB, "escape_times")
+
+
+# %% [markdown]
+# ## C11a: attraction, escape and divergence told apart
+#
+# Colour: the majority outcome of the starts s + 0.1R·z in each cell. Dashed: the predicted
+# boundaries of `ssam_theory.escape.predicted_outcome` from the local curvatures a, b at the
+# saddle: USAM is held iff ρb > 1, ηb(ρb − 1) < 2, η(a + ρa²) < 2; SSAM keeps USAM's
+# direction condition ρb > 1 with GD's step lengths (ηb < 2, ηa < 2), and, where it leaves,
+# its γ = 1/|ρb − 1| drags x along (escaped iff |1 − ηa(1 + ρa)/|ρb − 1|| < 1).
+
+# %%
+outcome_order = ("escaped", "diverged", "trapped", "bounded", "converged")
+codes_of = {name: int(st.Outcome[name.upper()]) for name in outcome_order}
+cases = saddle_cases()
+fig, axes = plt.subplots(len(cases), 5, figsize=(17, 3.3 * len(cases)), sharey="row")
+for row, (label, f, s, a, b, radius) in zip(axes, cases):
+    lrs = np.geomspace(0.05, 4.0, C11A_GRID[0]) / b
+    rhos = np.geomspace(0.1, 10.0, C11A_GRID[1]) / b
+    d = attraction_diagram(f, s, lrs, rhos, C11A_STEPS, start_seeds(SEED, C11A_SEEDS),
+                           escape_radius=radius)
+    L, R = np.meshgrid(np.geomspace(lrs[0], lrs[-1], 300), np.geomspace(rhos[0], rhos[-1], 300),
+                       indexing="ij")
+    for ax, rule in zip(row, st.RULES):
+        fr = np.stack([d.fractions[rule][k] for k in outcome_order])
+        codes = np.choose(fr.argmax(axis=0), [codes_of[k] for k in outcome_order])
+        outcome_map(ax, d.lr, d.rho, codes, st.Outcome, log_lr=True, log_rho=True,
+                    legend=False)
+        if rule in ("usam", "ssam"):
+            pred = predicted_outcome(rule, L, R, a, b)
+            theory_contour(ax, L[:, 0], R[0], (pred == st.Outcome.TRAPPED).astype(float), 0.5,
+                           f"{rule_label(rule)} held", color=PALETTE["black"])
+            theory_contour(ax, L[:, 0], R[0], (pred == st.Outcome.DIVERGED).astype(float), 0.5,
+                           f"{rule_label(rule)} diverges", color=PALETTE["purple"])
+            ax.legend(loc="lower left", fontsize=6.5)
+        ax.set_title(f"{label}: {rule_label(rule)}")
+fig.legend(handles=outcome_handles(["ESCAPED", "DIVERGED", "TRAPPED", "BOUNDED", "CONVERGED"]),
+           loc="outside lower center", ncol=5)
+fig.suptitle(f"Majority outcome of {C11A_SEEDS} starts, {C11A_STEPS} steps (C11a)")
+save_figure(fig, NB, "attraction")
+
+# %% [markdown]
+# ## C11b: paired escape times where the saddle does not attract
+#
+# The same starts (and, with noise, the same minibatches) for every rule; each dot is one
+# start. Below the dashed diagonal the renormalized rule left sooner. A start that did not
+# escape within the budget sits at budget + 1.
+
+# %%
+speed_cases = [
+    ("½(x²−y²), ρb = 0.5", st.Quadratic(np.diag([1.0, -1.0])), np.zeros(2), 1.0, 0.1, 0.5,
+     None),
+    ("Beale, ρb = 0.5", st.Beale(), st.Beale.saddle, 1.0, 0.1 / 27.75, 0.5 / 27.75, None),
+    ("noisy quartic walls σ = 0.1, ρb = 0.5",
+     QuarticSaddle(a=[1.0, 0.5], n=256, sigma=0.1, seed=11), np.zeros(3),
+     QuarticSaddle(a=[1.0, 0.5]).basin, 0.1, 0.5, 4),
+    ("noisy ½(x²−y²) σ = 0.1, ρb = 0.05",
+     st.NoisyQuadratic(np.diag([1.0, -1.0]), n=256, sigma=0.1, seed=11), np.zeros(2), 1.0,
+     0.1, 0.05, 4),
+]
+fig, axes = plt.subplots(1, len(speed_cases), figsize=(16, 4.2))
+seeds = start_seeds(SEED + 1, PAIRED_STARTS)
+for ax, (label, f, s, radius, lr, rho, batch) in zip(axes, speed_cases):
+    es = escape_steps(f, s, lr, rho, ESCAPE_STEPS, seeds, escape_radius=radius,
+                      batch_size=batch)
+    top = 1
+    for (a_, b_), marker in ((("ssam", "usam"), "o"), (("nssam", "sam"), "s")):
+        ta = np.minimum(es.steps[a_], ESCAPE_STEPS + 1)
+        tb = np.minimum(es.steps[b_], ESCAPE_STEPS + 1)
+        top = max(top, ta.max(), tb.max())
+        ax.plot(tb, ta, marker, color=RULE_STYLE[a_]["color"], markersize=3.5, alpha=0.7,
+                linestyle="none", label=f"measured: {rule_label(a_)} vs {rule_label(b_)} "
+                                        f"(median {np.median(ta):.0f} vs {np.median(tb):.0f})")
+    theory_line(ax, [1, top], [1, top], "equal escape times", color=PALETTE["grey"])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("steps to escape, base rule (USAM / SAM)")
+    ax.set_ylabel("steps to escape, renormalized (SSAM / NSSAM)")
+    ax.set_title(label)
+    ax.legend(loc="upper left", fontsize=6.5)
+save_figure(fig, NB, "escape_speed")
+
+# %% [markdown]
+# ## C11c: escape from the quartic-walls saddle as ρ crosses 1/b and the noise grows
+#
+# f = ½x² − ½y² + ¼y⁴ (b = c = 1), escape = reaching the basin ‖w‖ > √(b/3c); η = 0.1,
+# minibatches of 4. Curves: fraction of the starts escaped by step t (in the legend: the
+# fraction escaped within the budget). The columns cross ρb = 1, where the saddle starts to
+# attract USAM and SSAM deterministically (C09, C11a): there only noise can free them.
+
+# %%
+noise_rho_b = (0.5, 0.9, 1.5, 3.0)
+noise_sigma = (0.0, 0.1, 0.5)
+fig, axes = plt.subplots(len(noise_sigma), len(noise_rho_b), figsize=(15, 9), sharex=True,
+                         sharey=True)
+seeds = start_seeds(SEED + 2, PAIRED_STARTS)
+for i, sigma in enumerate(noise_sigma):
+    f = (QuarticSaddle(a=[1.0]) if sigma == 0 else
+         QuarticSaddle(a=[1.0], n=256, sigma=sigma, seed=12))
+    for j, rb in enumerate(noise_rho_b):
+        ax = axes[i, j]
+        es = escape_steps(f, f.saddle, 0.1, rb, NOISE_BUDGET, seeds, escape_radius=f.basin,
+                          batch_size=None if sigma == 0 else 4)
+        for rule in st.RULES:
+            when = np.sort(es.steps[rule])
+            frac = np.arange(1, when.size + 1) / when.size
+            ok = np.isfinite(when)
+            ax.step(np.concatenate([[1], when[ok]]), np.concatenate([[0], frac[ok]]),
+                    where="post", color=RULE_STYLE[rule]["color"],
+                    label=f"measured: {rule_label(rule)} ({ok.mean():.0%})")
+        ax.set_xscale("log")
+        ax.set_xlim(1, NOISE_BUDGET)
+        ax.set_title(f"ρb = {rb} ({'<' if rb < 1 else '>'} 1), σ = {sigma}")
+        ax.legend(loc="upper left", fontsize=6)
+        if i == len(noise_sigma) - 1:
+            ax.set_xlabel("escape step t")
+        if j == 0:
+            ax.set_ylabel("fraction escaped by t")
+fig.suptitle(f"Escape from ½x² − ½y² + ¼y⁴ (C11c), η = 0.1, {PAIRED_STARTS} paired starts: "
+             f"columns cross ρb = 1, rows raise the noise")
+save_figure(fig, NB, "noise_escape")

@@ -1,12 +1,17 @@
 # %% [markdown]
-# # Linear models and the learning-rate regime (C14, C15)
+# # Linear models: the learning-rate regime (C14a, C14b), batch size 1 (C18), descent (C15)
 #
-# * C14 (the paper's central claim): SAM's advantage over SGD is confined to a learning-rate
-#   interval whose top is near 2/(β(1 + ρβ)); SSAM's interval reaches toward 2/β. We train
-#   every rule with minibatches on synthetic least squares, synthetic logistic regression,
-#   and two real data sets bundled with scikit-learn, and plot test risk and parameter
-#   stability δ_T = ‖w_T − w′_T‖ (neighbouring data sets, shared indices) against η. The
-#   paper's SAM is the unnormalized USAM, the base of its SSAM.
+# * C14a (the paper's central claim, stability reading): below 2/(β(1 + ρβ)) USAM's minibatch
+#   step is non-expansive and the distance δ_t = ‖w_t − w′_t‖ of runs on neighbouring data sets
+#   obeys a Hardt-type bound; SSAM's stable regime extends USAM's. β is the largest smoothness
+#   of the minibatch losses the runs use. We measure where δ_T(rule)/δ_T(SGD) leaves the band
+#   [1/c, c], c = 1 + ρβ, and where a run becomes unstable (least squares: diverges; logistic:
+#   the curvature along the run crosses 2/η), on four data sets and one built so that the
+#   condition is tight (rows of equal norm, one example per step).
+# * C14b (risk reading): test risk = optimization error + generalization gap against η, and
+#   where each rule beats SGD beyond noise (paired Wilcoxon tests, Holm's correction).
+# * C18: with one example per step on a linear model SSAM and NSSAM are SGD, and USAM on
+#   least squares is SGD with step η(1 + ρ‖xᵢ‖²) — to rounding error.
 # * C15: on a β-smooth f, with ρ ≤ 1/(2β) and η ≤ 1/(4β), every USAM step decreases f by at
 #   least 0.218·η‖∇f‖² — convex or not.
 
@@ -16,15 +21,16 @@ from ssam_theory.plotting import quick_mode
 QUICK = quick_mode()  # `ssam-theory reproduce --quick` sets SSAM_THEORY_QUICK=1
 DESCENT_STEPS = 100 if QUICK else 1000  # steps of the C15 runs
 STARTS = 4 if QUICK else 32  # random starts of the C15 runs
-RHO_BETA = 2.0  # ρβ of the risk curves (present in both presets of linear.RegimeConfig)
 SEED = 0
 
 # %%
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 import ssam_theory as st
-from ssam_theory import data, linear, theory
+from ssam_theory import data, regime, theory
+from ssam_theory.claims import regime as regime_claims
 from ssam_theory.plotting import (
     PALETTE,
     RULE_STYLE,
@@ -34,94 +40,155 @@ from ssam_theory.plotting import (
     theory_line,
     use_style,
 )
+from ssam_theory.single_example import single_example_gap
 
 use_style()
 NB = "06_linear_models"
 
 # %% [markdown]
-# ## Test risk and stability versus η (C14)
+# ## Stability against η (C14a)
 #
-# `linear.regime_experiment` runs the C14 grid: η in units of 2/β (β the curvature of the
-# training loss), several ρβ, minibatches of 32, a few seeds. A rule *beats SGD* at η when
-# its test loss is below SGD's by more than two paired standard errors (bars under the
-# curves). Dashed: USAM's threshold 2/(β(1 + ρβ)) and GD's 2/β (`ssam_theory.theory`).
+# `regime.regime_experiment` trains every rule on S and S′ with shared minibatch indices over
+# a grid of η in units of 2/β. Solid: the median over seeds of δ_T(rule)/δ_T(SGD) (band:
+# quartiles) and the measured edges — thin vertical lines where most seeds have *departed*
+# (ratio outside the grey band, or unstable), thick ones where most are *unstable*. Dashed:
+# USAM's condition 2/(β(1 + ρβ)) and 2/β. Points at the top of the panel are infinite ratios
+# (the rule diverged).
 
 # %%
-config = linear.RegimeConfig.quick() if QUICK else linear.RegimeConfig.full()
-regime = linear.regime_experiment(config)
-for name, r in regime.items():
+config = regime.RegimeConfig.quick() if QUICK else regime.RegimeConfig.full()
+runs = regime_claims.experiment(config)
+c = regime.departure_factor(config.rho_beta)
+for name, r in runs.items():
     d = r.dataset
-    print(f"{name:<24} n = {d['n']:4d}  d = {d['d']:3d}  β = {d['beta']:8.4f}  "
-          f"2/β = {r.gd_max_lr:.4g}")
-
-
-# %%
-def risk_figure(names):
-    fig, axes = plt.subplots(2, len(names), figsize=(5.6 * len(names), 7.4))
-    for j, name in enumerate(names):
-        r = regime[name]
-        p = int(np.argmin(np.abs(r.rhos * r.dataset["beta"] - RHO_BETA)))
-        x = r.lrs / r.gd_max_lr
-        test, delta, beats = r.mean_test_loss(), r.mean_delta(), r.beats_sgd()
-        ax, ax2 = axes[0, j], axes[1, j]
-        for i, rule in enumerate(r.rules):
-            y = np.where(np.isfinite(test[i, p]), test[i, p], np.nan)
-            measured(ax, x, y, rule_label(rule), rule=rule, markersize=6 - 0.5 * i)
-            dl = np.where(np.isfinite(delta[i, p]), delta[i, p], np.nan)
-            measured(ax2, x, dl, rule_label(rule), rule=rule, markersize=6 - 0.5 * i)
-        finite = test[:, p][np.isfinite(test[:, p])]
-        lo = finite.min()
-        for k, rule in enumerate(("usam", "ssam")):
-            level = lo / (1.15 + 0.15 * k)  # bars just under the lowest curve (log axis)
-            for a, b in linear.intervals(x, beats[r.rules.index(rule), p]):
-                ax.plot([a, b], [level, level], color=RULE_STYLE[rule]["color"], linewidth=5,
-                        solid_capstyle="butt")
-            ax.plot([], [], color=RULE_STYLE[rule]["color"], linewidth=5,
-                    label=f"measured: {rule_label(rule)} beats SGD")
-        ax.set_yscale("log")
-        ax.set_ylim(lo / 1.5, min(finite.max() * 1.2, lo * 30))
-        for a in (ax, ax2):
-            usam_top = r.usam_max_lr[p] / r.gd_max_lr
-            a.axvline(usam_top, color=RULE_STYLE["usam"]["color"], linestyle="--",
-                      label="theory: 2/(β(1 + ρβ))")
-            a.axvline(1.0, color=PALETTE["black"], linestyle="--", label="theory: 2/β")
-            a.set_xscale("log")
-            a.set_xlabel(r"$\eta\, /\, (2/\beta)$")
-        ax2.set_yscale("log")
-        ax.set_ylabel(r"test loss at $w_T$ (mean over seeds)")
-        ax2.set_ylabel(r"$\delta_T = \|w_T - w'_T\|$")
-        ax.set_title(f"{name} (n = {r.dataset['n']}, d = {r.dataset['d']}), ρβ = "
-                     f"{r.rhos[p] * r.dataset['beta']:.2g}")
-        if j == 0:
-            ax.legend(loc="upper left", fontsize=7)
-            ax2.legend(loc="upper left", fontsize=7)
-    fig.suptitle(f"Test risk (top) and stability (bottom) after {config.steps} steps, batch "
-                 f"{config.batch_size}, {len(config.seeds)} seeds; missing points diverged")
-    return fig
-
-
-fig = risk_figure(["synthetic_least_squares", "synthetic_logistic"])
-save_figure(fig, NB, "risk_synthetic")
+    print(f"{name:<25} n = {d['n']:4d}  d = {d['d']:3d}  b = {r.batch_size}  "
+          f"β (largest minibatch) = {r.beta:7.3f}  β (training loss) = {d['beta']:6.3f}  "
+          f"L = {d['L'] if d['L'] else 'measured along the runs'}")
 
 # %%
-fig = risk_figure(["diabetes", "breast_cancer"])
-save_figure(fig, NB, "risk_real")
+fig, axes = plt.subplots(2, 3, figsize=(15, 9), sharey=True)
+axes = axes.ravel()
+axes[-1].axis("off")
+top = 30.0
+for ax, (name, r) in zip(axes, runs.items()):
+    x = r.lrs / r.unit
+    ratio = np.where(np.isnan(r.ratio()), np.inf, r.ratio())
+    dep, uns = r.edge(r.departed(c)), r.edge(r.unstable())
+    ax.axhspan(1 / c, c, color=PALETTE["black"], alpha=0.08, label=f"band [1/c, c], c = {c:g}")
+    for i, rule in enumerate(r.rules):
+        if rule == "sgd":
+            continue
+        q1, med, q3 = np.nanpercentile(np.clip(ratio[i], 0, top), (25, 50, 75), axis=-1)
+        color = RULE_STYLE[rule]["color"]
+        ax.fill_between(x, q1, q3, color=color, alpha=0.15, linewidth=0)
+        measured(ax, x, med, rule_label(rule), rule=rule, markersize=5)
+        if rule in ("usam", "ssam"):
+            for edge, lw in ((dep, 1.0), (uns, 3.0)):
+                if np.isfinite(edge[i, 1]):
+                    ax.axvline(edge[i, 1] / r.unit, color=color, linewidth=lw, alpha=0.7)
+    ax.axvline(r.usam_condition / r.unit, color=RULE_STYLE["usam"]["color"], linestyle="--",
+               label="theory: 2/(β(1+ρβ))")
+    ax.axvline(1.0, color=PALETTE["black"], linestyle="--", label="theory: 2/β")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(0.1, top * 1.2)
+    ax.set_xlabel(r"$\eta\,/\,(2/\beta)$")
+    ax.set_title(f"{name}\n(n = {r.dataset['n']}, d = {r.dataset['d']}, b = {r.batch_size})",
+                 fontsize=9)
+for ax in axes[::3]:
+    ax.set_ylabel(r"$\delta_T(\mathrm{rule})\,/\,\delta_T(\mathrm{SGD})$")
+axes[0].legend(loc="upper left", fontsize=7)
+fig.suptitle(f"C14a: stability relative to SGD, ρβ = {config.rho_beta:g}, {config.steps} "
+             f"steps, {config.seeds} seeds; thin: departure, thick: unstable (measured)")
+save_figure(fig, NB, "stability")
+
+# %%
+result = regime_claims.check_c14a(config=config)
+print(result.verdict, "—", result.key)
+for row in result.rows:
+    print(f"  {row.setting}: {row.measured}")
 
 # %% [markdown]
-# Where each rule beats SGD and where it is stable, as intervals of η/(2/β):
+# ## Test risk against η (C14b)
+#
+# Mean over seeds with 95% confidence intervals: test risk (top), optimization error
+# f_S(w_T) − min f_S (middle) and generalization gap (bottom). Filled markers on the top row:
+# cells where the rule beats SGD (one-sided Wilcoxon, Holm over all cells, α = 0.05).
 
 # %%
-for name, r in regime.items():
-    summary = r.summary()
-    for key, entry in summary.items():
-        for rule in ("usam", "ssam"):
-            info = entry["rules"][rule]
-            beats = [(round(a / r.gd_max_lr, 3), round(b / r.gd_max_lr, 3))
-                     for a, b in info["beats_sgd"]]
-            edge = [round(e / r.gd_max_lr, 3) for e in info["stability_edge"]]
-            print(f"{name:<24} {key:<12} {rule:<5} beats SGD on {beats}, "
-                  f"stability edge in {edge}; 2/(β(1+ρβ)) = "
-                  f"{entry['usam_max_lr'] / r.gd_max_lr:.3f}")
+risk = regime_claims.check_c14b(config=config)
+names = [n for n in runs if n != data.TIGHT]
+fig, axes = plt.subplots(3, len(names), figsize=(4.6 * len(names), 9.6))
+for j, name in enumerate(names):
+    r, ev = runs[name], risk.evidence["datasets"][name]
+    x = r.lrs / r.unit
+    for k, (key, label) in enumerate((("test", "test risk"), ("opt_error", "optimization error"),
+                                      ("gen_gap", "generalization gap"))):
+        ax = axes[k, j]
+        for rule in r.rules:
+            mean, ci = zip(*ev["rules"][rule][key])
+            mean = np.array([float(m) if isinstance(m, float) else np.nan for m in mean])
+            lo = np.array([float(a) if isinstance(a, float) else np.nan for a, _ in ci])
+            hi = np.array([float(b) if isinstance(b, float) else np.nan for _, b in ci])
+            color = RULE_STYLE[rule]["color"]
+            ax.fill_between(x, lo, hi, color=color, alpha=0.15, linewidth=0)
+            measured(ax, x, mean, rule_label(rule), rule=rule, markersize=4,
+                     markerfacecolor="none")
+            if k == 0 and rule != "sgd":
+                win = np.array(ev["rules"][rule]["beats_sgd"])
+                ax.plot(x[win], mean[win], linestyle="none", marker=RULE_STYLE[rule]["marker"],
+                        color=color, markersize=7)
+        ax.axvline(r.usam_condition / r.unit, color=RULE_STYLE["usam"]["color"], linestyle="--")
+        ax.axvline(1.0, color=PALETTE["black"], linestyle="--")
+        ax.set_xscale("log")
+        ax.set_ylabel(label)
+        # the range of every rule up to 2/β (diverging runs leave it upward)
+        vals = np.array([[float(m) if isinstance(m, float) else np.nan
+                          for m, _ in ev["rules"][ru][key]] for ru in r.rules])[:, x <= 1]
+        lo_, hi_ = np.nanmin(vals), np.nanmax(vals)
+        ax.set_ylim(lo_ - 0.3 * (hi_ - lo_) - 1e-3, hi_ + 0.5 * (hi_ - lo_) + 1e-3)
+        if k == 0:
+            ax.set_title(f"{name} (n = {r.dataset['n']}, d = {r.dataset['d']})", fontsize=9)
+        if k == 2:
+            ax.set_xlabel(r"$\eta\,/\,(2/\beta)$")
+axes[0, 0].legend(loc="upper left", fontsize=6)
+fig.suptitle(f"C14b: risk split, b = {config.batch_size}, ρβ = {config.rho_beta:g}, "
+             f"{config.seeds} seeds (dashed: 2/(β(1+ρβ)) and 2/β); verdict {risk.verdict}")
+save_figure(fig, NB, "risk")
+print(risk.verdict, "—", risk.key)
+
+# %% [markdown]
+# ## One example per step: SSAM is SGD (C18)
+#
+# The largest distance between each rule's trajectory and its predicted twin, relative to the
+# trajectory's size, at every step: at rounding level (dashed: the check's tolerance). For
+# contrast, an SSAM whose γ carries an extra factor 1 + 10⁻⁶.
+
+# %%
+def wrong_ssam(lr, rho, **options):
+    return st.optimizer("ssam", lr=(1 + 1e-6) * lr, rho=rho, **options)
+
+
+STEPS18 = 200 if QUICK else 1000
+fig, axes = plt.subplots(1, 4, figsize=(17, 3.8), sharey=True)
+for ax, name in zip(axes, data.DATASETS):
+    ds = data.load(name)
+    gap = single_example_gap(ds, steps=STEPS18)
+    wrong = single_example_gap(ds, {"ssam": wrong_ssam}, steps=STEPS18)["ssam"]
+    t = np.arange(STEPS18 + 1)
+    for rule in ("ssam", "nssam", "usam"):
+        if rule in gap:
+            twin = "SGD at η(1+ρ‖x‖²)" if rule == "usam" else "SGD"
+            ax.semilogy(t[1:], np.maximum(gap[rule][1:], 1e-18), color=RULE_STYLE[rule]["color"],
+                        label=f"measured: {rule_label(rule)} vs {twin}")
+    ax.semilogy(t[1:], wrong[1:], color=PALETTE["black"], alpha=0.5,
+                label="measured: SSAM with γ·(1+10⁻⁶)")
+    theory_line(ax, t[[1, -1]], [regime_claims.C18_TOL] * 2, "tolerance 1e-12")
+    ax.set_title(f"{name}, b = 1", fontsize=9)
+    ax.set_xlabel("step t")
+axes[0].set_ylabel("relative distance to the twin")
+axes[0].legend(fontsize=6, loc="center right")
+save_figure(fig, NB, "batch_one")
 
 # %% [markdown]
 # ## USAM's guaranteed descent, convex or not (C15)

@@ -9,6 +9,7 @@ from .data import Dataset, neighbour
 from .diffusion import NOISE_SETTINGS, SaddleMSD, StepOracle, noise_pattern, saddle_msd
 from .expansion import expansiveness, jacobian_expansiveness
 from .landscapes import Beale, Landscape, LeastSquares, Logistic, NoisyQuadratic, Quadratic
+from .network import DiagonalNetwork, sparse_regression
 from .rules import (
     RULES,
     Optimizer,
@@ -21,6 +22,7 @@ from .rules import (
     rule_factories,
 )
 from .sweep import Outcome, SweepResult, sweep
+from .symbolic import Symbolic
 from .trajectory import DIVERGENCE_NORM, Trajectory, minibatch_indices, run
 
 __version__ = "0.1.0"
@@ -31,6 +33,7 @@ __all__ = [
     "RULES",
     "Beale",
     "Dataset",
+    "DiagonalNetwork",
     "Landscape",
     "LeastSquares",
     "Logistic",
@@ -44,6 +47,7 @@ __all__ = [
     "StepInfo",
     "StepOracle",
     "SweepResult",
+    "Symbolic",
     "Trajectory",
     "claims",
     "data",
@@ -60,6 +64,7 @@ __all__ = [
     "rule_factories",
     "run",
     "saddle_msd",
+    "sparse_regression",
     "sweep",
     "theory",
 ]

@@ -164,3 +164,13 @@ def row_groups(idx: np.ndarray, previous=None):
     order = np.argsort(inverse, kind="stable")
     members = np.split(order, np.cumsum(np.bincount(inverse))[:-1])
     return first, members, leader
+
+
+def as_slice(rows: np.ndarray):
+    """``rows`` as a slice when they are evenly spaced (a sweep's seeds interleave so), so
+    that a group is a strided view of the batch instead of a gathered copy."""
+    if rows.size > 1:
+        step = int(rows[1] - rows[0])
+        if step > 0 and np.array_equal(np.diff(rows), np.full(rows.size - 1, step)):
+            return slice(int(rows[0]), int(rows[-1]) + 1, step)
+    return rows

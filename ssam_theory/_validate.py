@@ -21,6 +21,46 @@ def _show(value) -> str:
     return repr(value)
 
 
+def _short(value) -> str:
+    """``repr`` cut to 60 characters (huge integers, long lists)."""
+    text = _show(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def as_array(name: str, value) -> np.ndarray:
+    """``np.asarray(value)`` with NumPy's errors (ragged nesting, integers too large for
+    float64) turned into a ``ValueError`` naming ``name``; object arrays of Python numbers
+    are converted to float64 (``OverflowError`` there names ``name`` too)."""
+    try:
+        raw = np.asarray(value)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"{name} must be a rectangular array of numbers (not a ragged "
+                         f"list), got {_short(value)}: {exc}") from None
+    if raw.dtype == object:
+        if not all(isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
+                   for x in raw.flat):
+            raise TypeError(f"{name} must hold real numbers, got {_short(value)}")
+        try:
+            raw = raw.astype(np.float64)
+        except OverflowError:
+            raise ValueError(f"{name} must be finite (representable as a float64), got "
+                             f"{_short(value)}") from None
+    return raw
+
+
+def as_seed(name: str, value, *, sequence: bool = False):
+    """A seed for ``numpy.random.default_rng``: an integer in ``[0, 2**63)`` (stored as
+    int64 in results), or with ``sequence=True`` also a ``numpy.random.SeedSequence``
+    (e.g. from ``SeedSequence(root).spawn(n)``), returned as is."""
+    if sequence and isinstance(value, np.random.SeedSequence):
+        return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a non-negative integer, got {_short(value)}")
+    if not 0 <= int(value) < 2**63:
+        raise ValueError(f"{name} must be an integer in [0, 2**63), got {_short(value)}")
+    return int(value)
+
+
 def as_bool(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {_show(value)}")
@@ -32,7 +72,11 @@ def as_real(name: str, value, *, low: float | None = None, high: float | None = 
     """A finite real scalar in the given interval (closed unless ``*_open``)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {_show(value)}")
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be finite (representable as a float64), got "
+                         f"{_short(value)}") from None
     if not np.isfinite(x):
         raise ValueError(f"{name} must be finite, got {_show(value)}")
     _check_interval(name, np.asarray(x), value, low, high, low_open, high_open)
@@ -46,7 +90,7 @@ def as_real_or_rows(name: str, value, *, low: float | None = None,
         value, (bool, np.bool_)
     ):
         return as_real(name, value, low=low, high=high)
-    raw = np.asarray(value)
+    raw = as_array(name, value)
     if raw.dtype.kind not in "iuf":
         raise TypeError(f"{name} must be a real number or a 1-D array of them, "
                         f"got {_show(value)}")
@@ -78,7 +122,7 @@ def _check_interval(name, arr, shown, low, high, low_open, high_open):
 def as_finite_array(name: str, value, *, ndim: int | tuple[int, ...] | None = None,
                     allow_empty: bool = False) -> np.ndarray:
     """A float64 array with only finite entries (a fresh copy is not guaranteed)."""
-    raw = np.asarray(value)
+    raw = as_array(name, value)
     if raw.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be an array of real numbers, got {_show(value)}")
     arr = raw.astype(np.float64)
@@ -94,12 +138,14 @@ def as_finite_array(name: str, value, *, ndim: int | tuple[int, ...] | None = No
     return arr
 
 
-def as_count(name: str, value, *, low: int = 0) -> int:
-    """An integer >= ``low``."""
+def as_count(name: str, value, *, low: int = 0, high: int | None = None) -> int:
+    """An integer >= ``low`` (and <= ``high`` if given)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {_show(value)}")
     if value < low:
         raise ValueError(f"{name} must be >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {_short(value)}")
     return int(value)
 
 

@@ -8,10 +8,12 @@ package (:mod:`ssam_theory.claims`, :func:`ssam_theory.sweep`,
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
 import json
+import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -40,8 +42,12 @@ def _check_main(args) -> int:
     from .claims import REGISTRY, as_records, by_id, markdown_table, run_checks
 
     ids = None
-    if args.only:
+    if args.only is not None:
         ids = [s.strip().upper() for s in args.only.split(",") if s.strip()]
+        if not ids:
+            print(f"ssam-theory check: error: --only: no claim ids in {args.only!r} (e.g. "
+                  f"--only C04,C05)", file=sys.stderr)
+            return 2
         try:
             for i in ids:
                 by_id(i)
@@ -118,13 +124,22 @@ def parse_range(text: str, flag: str = "range") -> np.ndarray:
 
 
 def parse_landscape(text: str):
-    """``quadratic:a,b,…`` (diag), ``saddle:a,b`` (diag(a, −b)), ``beale``.
+    """``quadratic:a,b,…`` (diag), ``saddle:a,b`` (diag(a, −b)), ``beale``, or
+    ``expr:FORMULA`` (a :class:`ssam_theory.Symbolic` in sympy syntax, variables sorted by
+    name; its saddle point is the origin when the gradient vanishes there, else ``None``).
 
     Returns ``(landscape, saddle_point_or_None)``.
     """
 
     kind, _, rest = text.partition(":")
     kind = kind.strip().lower()
+    if kind == "expr":
+        try:
+            f = st.Symbolic(rest)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"--landscape: {exc}") from None
+        origin = np.zeros(f.dim)
+        return f, origin if not np.any(f.grad(origin)) else None
     if kind == "beale":
         if rest:
             raise ValueError(f"--landscape: beale takes no parameters, got {text!r}")
@@ -140,7 +155,7 @@ def parse_landscape(text: str):
             return st.Quadratic(np.diag([vals[0], -vals[1]])), np.zeros(2)
         return st.Quadratic(np.diag(vals)), np.zeros(vals.size)
     raise ValueError(f"--landscape: unknown landscape {text!r} (quadratic:a,b,…, saddle:a,b, "
-                     f"beale)")
+                     f"beale, expr:FORMULA)")
 
 
 def _arg(flag, fn):
@@ -177,7 +192,9 @@ def _add_sweep(subparsers) -> None:
         description="Run one rule over a grid of learning rates, radii and seeds; save the "
                     "labelled result. Ranges: a:b:n (linspace), a:b:n:log (geomspace), "
                     "x,y,… or x.")
-    p.add_argument("--landscape", required=True, help="quadratic:a,b,… | saddle:a,b | beale")
+    p.add_argument("--landscape", required=True,
+                   help="quadratic:a,b,… | saddle:a,b | beale | expr:FORMULA (sympy syntax, "
+                        "e.g. expr:0.5*x**2-0.5*y**2+0.25*y**4)")
     p.add_argument("--rule", required=True, choices=st.RULES)
     p.add_argument("--lr", required=True, type=_arg("--lr", parse_range))
     p.add_argument("--rho", required=True, type=_arg("--rho", parse_range))
@@ -186,48 +203,121 @@ def _add_sweep(subparsers) -> None:
                    help="a count n (seeds 0…n-1) or a list a,b,…")
     p.add_argument("--saddle", action="store_true",
                    help="classify trapped/escaped around the landscape's saddle (origin for "
-                        "quadratic/saddle, (0, 1) for beale)")
+                        "quadratic/saddle/expr, (0, 1) for beale)")
+    p.add_argument("--escape-radius", type=float, default=1.0,
+                   help="distance from the saddle that counts as escaped (default 1)")
     p.add_argument("--truncate", action="store_true")
     p.add_argument("--adaptive", action="store_true")
     p.add_argument("--momentum", type=float, default=0.0)
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--eps", type=float, default=0.0)
     p.add_argument("--out", required=True, help="output file (.npz)")
-    p.add_argument("--cache", default=None, help="checkpoint directory (resumable)")
+    p.add_argument("--cache", default=None,
+                   help="checkpoint directory (resumable); default .<out>.partial next to "
+                        "--out, removed when the result is saved")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--checkpoint-seconds", type=float, default=30.0, metavar="S",
+                   help="time bound of a chunk (a checkpoint), default 30")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_sweep_main, _parser=p)
 
 
 def _sweep_main(args) -> int:
+    from .sweep.executors import process_pool, terminate
+
     p = args._parser
     try:
         landscape, saddle = parse_landscape(args.landscape)
     except ValueError as exc:
         p.error(str(exc))
+    if args.saddle and saddle is None:
+        p.error(f"--saddle: the gradient of {args.landscape!r} does not vanish at the origin; "
+                f"shift the formula so that its saddle is at the origin")
     if args.workers < 1:
         p.error(f"--workers must be >= 1, got {args.workers}")
     if args.steps < 0:
         p.error(f"--steps must be >= 0, got {args.steps}")
+    out = check_output_file("--out", args.out)
+    # without --cache, checkpoints go next to the output and are removed once it is saved
+    own_cache = args.cache is None
+    cache = (out.parent / f".{out.name}.partial") if own_cache else Path(args.cache)
+    check_output_dir("--cache", cache)
     options = {"truncate": args.truncate, "adaptive": args.adaptive,
                "momentum": args.momentum, "weight_decay": args.weight_decay, "eps": args.eps}
-    kwargs = dict(seeds=args.seeds, cache_dir=args.cache,
+    kwargs = dict(seeds=args.seeds, cache_dir=cache,
                   progress=False if args.no_progress else None,
-                  saddle=saddle if args.saddle else None, **options)
+                  saddle=saddle if args.saddle else None, escape_radius=args.escape_radius,
+                  checkpoint_seconds=args.checkpoint_seconds,
+                  on_plan=None if args.no_progress else lambda plan: print(
+                      f"ssam-theory sweep: {plan.describe()}", file=sys.stderr, flush=True),
+                  **options)
+    args._interrupt_hint = (f"interrupted; finished chunks are kept in {str(cache)!r}: run the "
+                            f"same command again to resume")
+    pool = process_pool(args.workers) if args.workers > 1 else None
     try:
-        if args.workers > 1:
-            with cf.ProcessPoolExecutor(args.workers) as ex:
-                res = st.sweep(landscape, args.rule, args.lr, args.rho, args.steps, executor=ex,
-                            **kwargs)
-        else:
-            res = st.sweep(landscape, args.rule, args.lr, args.rho, args.steps, **kwargs)
+        res = st.sweep(landscape, args.rule, args.lr, args.rho, args.steps, executor=pool,
+                       **kwargs)
     except (ValueError, TypeError) as exc:
         p.error(str(exc))
-    res.save(args.out)
+    except BaseException:
+        terminate(pool)  # Ctrl-C: do not wait for running chunks
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    res.save(out)
+    if own_cache:
+        _remove_checkpoints(cache)
     counts = ", ".join(f"{o.name.lower()} {int(np.sum(res.outcome == o))}" for o in st.Outcome)
     print(f"{args.out}: {res.settings['rule']} on {res.settings['landscape']['repr']}, "
           f"shape {res.shape}: {counts}")
     return 0
+
+
+def _remove_checkpoints(cache: Path) -> None:
+    """Remove the chunk and layout files of a finished sweep, then the directory if empty."""
+    for f in cache.iterdir():
+        if f.suffix == ".npz" or f.name.endswith(".plan.json"):
+            f.unlink(missing_ok=True)
+    try:
+        cache.rmdir()
+    except OSError:  # not empty: something else lives there
+        pass
+
+
+# ---- output paths: checked before any work
+
+
+def _probe_dir(flag: str, d: Path) -> None:
+    for up in (d, *d.parents):
+        if up.exists() and not up.is_dir():
+            raise CliError(f"{flag}: {str(up)!r} is not a directory")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".ssam-theory-write-test-", dir=d)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CliError(f"{flag}: cannot write in {str(d)!r}: {exc.strerror or exc}") from None
+
+
+def check_output_file(flag: str, path) -> Path:
+    """The output file's directory exists (or is created) and is writable; ``path`` is not a
+    directory. Raises :class:`CliError` naming ``flag`` otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise CliError(f"{flag}: {str(path)!r} is a directory, expected a file path")
+    _probe_dir(flag, path.parent)
+    return path
+
+
+def check_output_dir(flag: str, path) -> Path:
+    """The output directory exists (or is created) and is writable."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CliError(f"{flag}: {str(path)!r} exists and is not a directory")
+    _probe_dir(flag, path)
+    return path
 
 
 # ---- reproduce
@@ -236,6 +326,9 @@ def _sweep_main(args) -> int:
 def _reproduce_main(args: argparse.Namespace) -> int:
     from .reproduce import reproduce
 
+    check_output_dir("--out", args.out)
+    if args.jobs < 1:
+        raise CliError(f"--jobs must be >= 1, got {args.jobs}")
     result = reproduce(out=args.out, quick=args.quick, notebooks=args.notebook or None,
                        jobs=args.jobs, claims=not args.no_claims)
     for r in result.notebooks:
@@ -273,8 +366,23 @@ def _add_reproduce(subparsers) -> None:
     p.set_defaults(func=_reproduce_main)
 
 
+class CliError(Exception):
+    """A failure reported as one line on stderr (exit code 1)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit code 2), not usage plus message."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
+def _one_line(text) -> str:
+    return " ".join(str(text).split())
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ssam-theory",
         description="Check the theory of sharpness-aware minimization numerically.",
     )
@@ -287,8 +395,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; every failure is one line on stderr and a non-zero exit code
+    (2: bad usage, 1: an error while working, 130: interrupted), never a traceback."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    prog = f"ssam-theory {args.command}"
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        hint = getattr(args, "_interrupt_hint", None) or "interrupted"
+        print(f"{prog}: {hint}", file=sys.stderr)
+        return 130
+    except CliError as exc:
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, TypeError, MemoryError) as exc:
+        print(f"{prog}: error: {_one_line(exc) or type(exc).__name__}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: still one line, with its type
+        print(f"{prog}: internal error: {type(exc).__name__}: {_one_line(exc)}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -47,9 +47,11 @@ from .landscapes import LeastSquares, Logistic, random_rotation
 __all__ = [
     "DATASETS",
     "TASKS",
+    "TIGHT",
     "Dataset",
     "breast_cancer",
     "diabetes",
+    "equal_norm_least_squares",
     "load",
     "neighbour",
     "synthetic_least_squares",
@@ -334,6 +336,36 @@ def synthetic_logistic(n: int = 200, d: int = 20, margin: float = 0.25,
                    "label_flip": label_flip, "condition": condition, "u": u.tolist()})
 
 
+def equal_norm_least_squares(n: int = 200, d: int = 20, noise: float = 0.5,
+                             n_test: int = 1000, n_pool: int = 16, seed: int = 0) -> Dataset:
+    r"""Least squares with every row of norm :math:`\sqrt d`: the set where the stability
+    condition of USAM is tight.
+
+    :math:`x = \sqrt d\, z/\|z\|`, :math:`z \sim N(0, I_d)` (isotropic, so the features need no
+    standardization and are left as drawn); :math:`y = x^\top w_\star + \sigma\xi`,
+    :math:`w_\star \sim N(0, I_d/d)`, targets standardized with the training mean and std.
+    With one example per step every minibatch loss has curvature exactly :math:`\|x_i\|^2 =
+    d = \beta`, so USAM's step is non-expansive iff :math:`\eta \le 2/(\beta(1+\rho\beta))`
+    (the sufficient condition is also necessary) and SGD's iff :math:`\eta \le 2/\beta`.
+    """
+    n, d, n_test, n_pool, _ = _synthetic_checks(n, d, n_test, n_pool, 1.0)
+    noise = v.as_real("noise", noise, low=0.0)
+    rng = np.random.default_rng(seed)
+    w_star = rng.standard_normal(d) / np.sqrt(d)
+    parts = {}
+    for key, m in (("train", n), ("test", n_test), ("pool", n_pool)):
+        Z = rng.standard_normal((m, d))
+        X = np.sqrt(d) * Z / np.sqrt(_sq_norms(Z))[:, None]
+        parts[key] = (X, X @ w_star + noise * rng.standard_normal(m))
+    ymu, ysd = parts["train"][1].mean(), parts["train"][1].std()
+    out = {k: (X, (y - ymu) / ysd) for k, (X, y) in parts.items()}
+    info = {"source": "teacher least squares, rows of equal norm sqrt(d)", "seed": seed,
+            "noise": noise, "standardization": "targets only (rows keep norm sqrt(d))",
+            "target_mean": float(ymu), "target_std": float(ysd), "w_star": w_star.tolist()}
+    return Dataset("equal_norm_least_squares", "least_squares", *out["train"], *out["test"],
+                   *out["pool"], info=info)
+
+
 _LOADERS = {
     "synthetic_least_squares": synthetic_least_squares,
     "synthetic_logistic": synthetic_logistic,
@@ -341,12 +373,17 @@ _LOADERS = {
     "breast_cancer": breast_cancer,
 }
 
-#: Names accepted by :func:`load`, in the order used by tables and figures.
+#: The four data sets of the linear-model claims, in the order used by tables and figures.
 DATASETS: tuple[str, ...] = tuple(_LOADERS)
+
+#: The data set where USAM's stability condition is tight (also accepted by :func:`load`).
+TIGHT: str = "equal_norm_least_squares"
+_LOADERS[TIGHT] = equal_norm_least_squares
 
 
 def load(name: str, seed: int = 0, **kwargs) -> Dataset:
-    """The data set ``name`` (one of :data:`DATASETS`) from ``seed``; keywords go to its loader."""
+    """The data set ``name`` (one of :data:`DATASETS` or :data:`TIGHT`) from ``seed``; keywords
+    go to its loader."""
     if not isinstance(name, str) or name not in _LOADERS:
-        raise ValueError(f"name must be one of {', '.join(DATASETS)}; got {name!r}")
+        raise ValueError(f"name must be one of {', '.join(_LOADERS)}; got {name!r}")
     return _LOADERS[name](seed=seed, **kwargs)

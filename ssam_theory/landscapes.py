@@ -40,6 +40,24 @@ def _rows_dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.einsum("...i,...i->...", A, B)
 
 
+# Landscapes are evaluated at iterates up to the divergence norm ‖w‖ <= 1e12 (a row is stopped
+# beyond it). Their parameters are bounded so that every loss and gradient there is finite:
+# products of an entry with ‖w‖² (quadratics) or with ‖w‖ and then squared (data) stay below
+# float64's 1.8e308 with room to spare; anything larger is rejected, never left to overflow.
+_MAX_NORM = 1e12
+_W2 = _MAX_NORM**2
+_LIMIT = 1e300
+
+
+def _check_scale(name: str, x: np.ndarray, factor: float) -> None:
+    """``max|x| * factor <= 1e300``, else a ``ValueError`` naming ``name``."""
+    top = float(np.max(np.abs(x))) if x.size else 0.0
+    if top > _LIMIT / factor:
+        raise ValueError(f"{name} has entries up to {top:.3g}: too large for finite float64 "
+                         f"arithmetic at iterates of norm up to {_MAX_NORM:.0e} (the bound is "
+                         f"{_LIMIT / factor:.3g})")
+
+
 class Landscape:
     """Base class: input checks shared by every landscape."""
 
@@ -76,6 +94,7 @@ class Quadratic(Landscape):
         H = v.as_finite_array("H", H, ndim=2)
         if H.shape[0] != H.shape[1]:
             raise ValueError(f"H must be square, got shape {H.shape}")
+        _check_scale("H", H, H.shape[0] * _W2)
         asym = np.max(np.abs(H - H.T))
         if asym > 1e-12 * max(1.0, np.max(np.abs(H))):
             raise ValueError(f"H must be symmetric, got max |H - Hᵀ| = {asym:.3g}")
@@ -89,6 +108,7 @@ class Quadratic(Landscape):
             c = v.as_finite_array("center", center, ndim=1)
             if c.shape != (self.dim,):
                 raise ValueError(f"center must have shape ({self.dim},), got shape {c.shape}")
+            _check_scale("center", c, 1.0 / _MAX_NORM)
             self.center = c
         off = self.H - np.diag(np.diag(self.H))
         self._diag = np.diag(self.H).copy() if not np.any(off) else None
@@ -102,7 +122,8 @@ class Quadratic(Landscape):
         absorbed), drawn from ``numpy.random.default_rng(seed)``.
         """
         lam = v.as_finite_array("eigenvalues", eigenvalues, ndim=1)
-        Q = random_rotation(lam.size, seed)
+        _check_scale("eigenvalues", lam, lam.size**2 * _W2)
+        Q = random_rotation(lam.size, v.as_seed("seed", seed, sequence=True))
         return cls((Q * lam) @ Q.T, center=center, fast=fast)
 
     @property
@@ -137,7 +158,7 @@ class Quadratic(Landscape):
 
 def random_rotation(d: int, seed) -> np.ndarray:
     """A Haar-random orthogonal ``(d, d)`` matrix from ``default_rng(seed)``."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(v.as_seed("seed", seed, sequence=True))
     Q, R = np.linalg.qr(rng.standard_normal((d, d)))
     return Q * np.sign(np.diag(R))
 
@@ -215,16 +236,6 @@ def _check_minibatch(W: np.ndarray, idx, n: int, dim: int) -> np.ndarray:
 _last_plan: list = [None]
 
 
-def _as_slice(rows: np.ndarray):
-    """``rows`` as a slice when they are evenly spaced (a sweep's seeds interleave so), so
-    that a group is a strided view of the batch instead of a gathered copy."""
-    if rows.size > 1:
-        step = int(rows[1] - rows[0])
-        if step > 0 and np.array_equal(np.diff(rows), np.full(rows.size - 1, step)):
-            return slice(int(rows[0]), int(rows[-1]) + 1, step)
-    return rows
-
-
 class _DataLandscape(Landscape):
     """Shared data handling: ``X (n, d)``, ``y (n,)``, minibatch index checks.
 
@@ -240,6 +251,9 @@ class _DataLandscape(Landscape):
                              f"and y {y.shape}")
         if X.shape[1] == 0:
             raise ValueError(f"X must have at least one column, got shape {X.shape}")
+        # residuals x·w - y with ‖w‖ <= 1e12 are squared: |x·w| <= 1e140 keeps them finite
+        _check_scale("X", X, np.sqrt(X.shape[1]) * _MAX_NORM * 1e160)
+        _check_scale("y", y, 1e160)
         self.X = np.array(X)
         self.y = np.array(y)
         self.X.setflags(write=False)  # read-only: minibatch plans are reused within a step
@@ -255,7 +269,7 @@ class _DataLandscape(Landscape):
         evaluated. When many rows of a ``(B, b)`` ``idx`` share a minibatch (the rows of one
         seed in a sweep, the configurations of one coupled pair), each group is evaluated
         against its ``(b, d)`` examples instead of gathering ``(B, b, d)`` — the same
-        ``einsum`` sums (tested), several times faster.
+        ``einsum`` sums (tested), faster from minibatches of 8 examples on.
         """
         W = self._iterates(W)
         if idx is None:
@@ -288,7 +302,7 @@ class _DataLandscape(Landscape):
         if idx.ndim == 2 and idx.shape[1] >= 8 and idx.shape[0] >= 32:  # measured break-even
             groups = _products.row_groups(idx, last[3] if mine else None)
             if groups is not None and 32 * len(groups[0]) <= idx.shape[0]:
-                plan = ("grouped", [(_as_slice(rows), self.X[idx[i]], self.y[idx[i]])
+                plan = ("grouped", [(_products.as_slice(rows), self.X[idx[i]], self.y[idx[i]])
                                     for rows, i in zip(groups[1], groups[0])])
         if plan is None:
             plan = ("gathered", self.X[idx], self.y[idx])
@@ -450,7 +464,8 @@ class NoisyQuadratic(Landscape):
         self.quadratic = Quadratic(H, fast=fast)
         self.dim = self.quadratic.dim
         self.n = v.as_count("n", n, low=2)
-        self.sigma = v.as_real("sigma", sigma, low=0.0)
+        self.sigma = v.as_real("sigma", sigma, low=0.0, high=1e150)
+        seed = v.as_seed("seed", seed, sequence=True)
         xi = np.random.default_rng(seed).standard_normal((self.n, self.dim))
         xi -= xi.mean(axis=0)  # Σ_i ξ_i = 0
         self.xi = xi * (self.sigma / xi.std(axis=0))  # (1/n) Σ_i ξ_ij² = σ²

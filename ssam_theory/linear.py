@@ -13,9 +13,9 @@ logistic regression everything here is computable:
   valid for SGD on convex, :math:`\beta`-smooth, :math:`L`-Lipschitz per-example losses with
   :math:`\eta \le 2/\beta` (claim C13).
 * :func:`lr_regime` — train/test loss, :math:`\delta_T` and the sharpness
-  :math:`\lambda_{\max}\nabla^2 f_S(w_T)` versus :math:`\eta` at several :math:`\rho`, the
-  :math:`\eta`-intervals where each rule beats SGD in test loss and where it is stable, next to
-  :math:`2/(\beta(1+\rho\beta))` and :math:`2/\beta` (claim C14).
+  :math:`\lambda_{\max}\nabla^2 f_S(w_T)` at :math:`w_T` versus :math:`\eta` at several
+  :math:`\rho` (a plain sweep; the learning-rate regime of claims C14a/b, with the minibatch
+  smoothness and the Hardt-type bound of USAM, is :mod:`ssam_theory.regime`).
 
 Coupling. Both runs of a pair share one minibatch index sequence (:func:`ssam_theory.run`
 with ``indices=``). They are trained in *one* batch: the landscape holds the training rows
@@ -31,8 +31,8 @@ et al.'s argument gives :math:`\delta_{t+1} \le \delta_t + 2\eta L m_t/b`; so th
 expectation :math:`T/n`.
 
 Which :math:`\beta` and :math:`L` (see :mod:`ssam_theory.data`): C13's condition uses the
-per-example smoothness ``Dataset.beta_example``; C14's thresholds use the curvature of the
-training loss ``Dataset.beta``. :math:`L`: logistic — the exact Lipschitz constant
+per-example smoothness ``Dataset.beta_example``; :func:`lr_regime` reports thresholds with the
+curvature of the training loss ``Dataset.beta``. :math:`L`: logistic — the exact Lipschitz constant
 :math:`\max_i\|x_i\|`; least squares is not globally Lipschitz, so :math:`L` is the largest
 per-example gradient norm :math:`\max_{t,\,z \in S\cup S'}\|\nabla\ell_z(w)\|` over both
 iterates :math:`w \in \{w_t, w'_t\}` of the pair (the "region visited" of Hardt et al.).
@@ -43,7 +43,7 @@ counts as unstable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,12 +57,10 @@ from .trajectory import minibatch_indices, run
 __all__ = [
     "BOUND_ATOL",
     "BOUND_RTOL",
-    "RegimeConfig",
     "RegimeResult",
     "StabilityConfig",
     "StabilityResult",
     "coupled_stability",
-    "intervals",
     "lr_regime",
 ]
 
@@ -359,23 +357,6 @@ def stability_experiment(config: StabilityConfig | None = None,
     return out
 
 
-# ----------------------------------------------------------------------------- C14 regime
-
-def intervals(lrs, mask) -> list[tuple[float, float]]:
-    """Maximal runs of consecutive grid points where ``mask`` holds, as ``(lo, hi)`` pairs."""
-    lrs = np.asarray(lrs, dtype=float)
-    mask = np.asarray(mask, dtype=bool)
-    out, start = [], None
-    for j, m in enumerate(mask):
-        if m and start is None:
-            start = j
-        if start is not None and (not m or j == mask.size - 1):
-            end = j if m else j - 1
-            out.append((float(lrs[start]), float(lrs[end])))
-            start = None
-    return out
-
-
 @dataclass(frozen=True)
 class RegimeResult:
     r"""Output of :func:`lr_regime`. Axes: rule R, radius P (``rhos``), learning rate E, seed S.
@@ -428,87 +409,6 @@ class RegimeResult:
         :math:`f_S(w_0)` (training made progress)."""
         return ~self.diverged.any(axis=-1) & (self.mean_train_loss() < self.initial_loss)
 
-    def beats_sgd(self) -> np.ndarray:
-        r"""``(R, P, E)``: stable, and test loss below SGD's at the same η by more than noise.
-
-        Both rules see the same index sequences, so the comparison is paired by seed:
-        :math:`\Delta_s` = test loss of the rule minus SGD's; beats means
-        :math:`\bar\Delta + 2\,\mathrm{SE}(\Delta) < 0` (two standard errors; with one seed,
-        :math:`\Delta < 0`). An unstable SGD counts as infinitely bad.
-        """
-        j = self.rules.index("sgd")
-        st = self.stable()
-        S = len(self.seeds)
-        with np.errstate(invalid="ignore"):
-            diff = self.test_loss - self.test_loss[j][None]
-            mean = diff.mean(axis=-1)
-            se = diff.std(axis=-1, ddof=1) / np.sqrt(S) if S > 1 else np.zeros_like(mean)
-            better = np.where(st[j][None], mean + 2 * se < 0, True)
-        return st & better
-
-    def stability_edge(self) -> np.ndarray:
-        """``(R, P, 2)``: (largest grid η with every η' ≤ η stable, next grid η) — the bracket
-        of the stability threshold; ``(nan, lrs[0])`` if the first is unstable, ``(lrs[-1],
-        inf)`` if all are stable."""
-        st = self.stable()
-        out = np.empty((*st.shape[:2], 2))
-        for idx in np.ndindex(st.shape[:2]):
-            bad = np.flatnonzero(~st[idx])
-            if bad.size == 0:
-                out[idx] = (self.lrs[-1], np.inf)
-            elif bad[0] == 0:
-                out[idx] = (np.nan, self.lrs[0])
-            else:
-                out[idx] = (self.lrs[bad[0] - 1], self.lrs[bad[0]])
-        return out
-
-    def summary(self) -> dict:
-        """Per rule and ρ: intervals (beats SGD, stable), stability edge, thresholds."""
-        st, bt, edge = self.stable(), self.beats_sgd(), self.stability_edge()
-        out = {}
-        for p, rho in enumerate(self.rhos):
-            key = f"rho={rho:.4g}"
-            out[key] = {"rho": float(rho), "rho_beta": float(rho * self.dataset["beta"]),
-                        "usam_max_lr": float(self.usam_max_lr[p]),
-                        "gd_max_lr": self.gd_max_lr, "rules": {}}
-            for r, rule in enumerate(self.rules):
-                out[key]["rules"][rule] = {
-                    "stable": intervals(self.lrs, st[r, p]),
-                    "beats_sgd": [] if rule == "sgd" else intervals(self.lrs, bt[r, p]),
-                    "stability_edge": [float(x) for x in edge[r, p]],
-                }
-        return out
-
-
-@dataclass(frozen=True)
-class RegimeConfig:
-    """Settings of the C14 experiment (:func:`regime_experiment`).
-
-    ``lr_factors``: :math:`\\eta` in units of :math:`2/\\beta` (training-loss curvature);
-    ``rho_beta``: the products :math:`\\rho\\beta` (so :math:`2/(\\beta(1+\\rho\\beta))` sits at
-    ``1/(1 + rho_beta)`` on that scale).
-    """
-
-    datasets: tuple[str, ...] = DATASETS
-    rules: tuple[str, ...] = RULES
-    lr_factors: tuple[float, ...] = field(
-        default=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0,
-                 3.0, 4.0, 6.0))
-    rho_beta: tuple[float, ...] = (0.5, 2.0)
-    steps: int = 300
-    seeds: tuple[int, ...] = (0, 1)
-    batch_size: int = 32
-    data_seed: int = 0
-
-    @classmethod
-    def quick(cls) -> RegimeConfig:
-        return cls(lr_factors=(0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 0.9, 1.1, 1.5, 3.0),
-                   rho_beta=(2.0,), steps=200, seeds=(0, 1))
-
-    @classmethod
-    def full(cls) -> RegimeConfig:
-        return cls(rho_beta=(0.5, 1.0, 2.0, 4.0), steps=600, seeds=(0, 1, 2, 3))
-
 
 def lr_regime(dataset: Dataset, rules=RULES, lrs=(0.01,), rhos=(0.05,), steps: int = 300,
               seeds=(0,), batch_size: int = 32, replace=None) -> RegimeResult:
@@ -516,8 +416,7 @@ def lr_regime(dataset: Dataset, rules=RULES, lrs=(0.01,), rhos=(0.05,), steps: i
 
     Args:
         dataset: the original set :math:`S`.
-        rules: names of :data:`ssam_theory.RULES` (must include ``"sgd"`` for
-            :meth:`RegimeResult.beats_sgd`).
+        rules: names of :data:`ssam_theory.RULES`, or ``{name: factory}``.
         lrs: ``(E,)`` learning rates; rhos: ``(P,)`` radii.
         steps, seeds, batch_size: as in :func:`coupled_stability`.
         replace: one pair ``(i*, k)`` defining :math:`S'` for :math:`\delta_T`; default
@@ -571,19 +470,3 @@ def lr_regime(dataset: Dataset, rules=RULES, lrs=(0.01,), rhos=(0.05,), steps: i
                         usam_max_lr=np.asarray(usam_max_lr(dataset.beta, rhos), dtype=float),
                         gd_max_lr=float(gd_max_lr(dataset.beta)))
 
-
-def regime_experiment(config: RegimeConfig | None = None,
-                      rules=None) -> dict[str, RegimeResult]:
-    """:func:`lr_regime` on every data set of ``config`` (default: full preset); ``rules``
-    (``{name: factory}``) replaces the package's rules of those names."""
-    config = RegimeConfig.full() if config is None else config
-    out = {}
-    for name in config.datasets:
-        ds = load(name, seed=config.data_seed)
-        beta = ds.beta
-        out[name] = lr_regime(ds, _factories(config.rules, rules),
-                              [f * float(gd_max_lr(beta)) for f in config.lr_factors],
-                              [rb / beta for rb in config.rho_beta], steps=config.steps,
-                              seeds=config.seeds, batch_size=config.batch_size,
-                              replace=default_replacements(ds, 1, seed=config.data_seed)[0])
-    return out

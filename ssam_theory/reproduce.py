@@ -44,6 +44,7 @@ NOTEBOOKS: tuple[str, ...] = (
     "04_expansiveness",
     "05_saddles",
     "06_linear_models",
+    "07_your_own_analysis",
 )
 
 #: The figures (file stems in the output directory) that show each claim.
@@ -59,13 +60,19 @@ CLAIM_FIGURES: dict[str, tuple[str, ...]] = {
     "C08": ("04_expansiveness_one_step",),
     "C09": ("05_saddles_quadratic_phase",),
     "C10": ("05_saddles_sam_trap", "05_saddles_quadratic_phase"),
-    "C11": ("05_saddles_quadratic_phase", "05_saddles_beale_phase", "05_saddles_beale_paths"),
+    "C11a": ("05_saddles_attraction", "05_saddles_quadratic_phase", "05_saddles_beale_phase"),
+    "C11b": ("05_saddles_escape_speed", "05_saddles_beale_paths"),
+    "C11c": ("05_saddles_noise_escape",),
     "C12": ("05_saddles_msd", "05_saddles_escape_times"),
+    "C12b": ("05_saddles_msd",),
     "C13": ("04_expansiveness_divergence",),
-    "C14": ("06_linear_models_risk_synthetic", "06_linear_models_risk_real"),
+    "C14a": ("06_linear_models_stability",),
+    "C14b": ("06_linear_models_risk",),
     "C15": ("06_linear_models_descent",),
     "C16": ("03_stability_loss_curves",),
     "C17": ("03_stability_nssam_flat",),
+    "C18": ("06_linear_models_batch_one",),
+    "C19": ("07_your_own_analysis_network_escape",),
 }
 
 QUICK_TIMEOUT = 300  # seconds per cell in quick mode (generous: CI machines are slow)

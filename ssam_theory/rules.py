@@ -31,7 +31,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 import numpy as np
@@ -105,8 +105,18 @@ def renormalization_factor(g_norm, perturbed_norm, eps: float = 0.0, truncate: b
         :math:`\tilde g = 0`), :math:`\gamma = 1`: the step :math:`\gamma \tilde g` is then zero
         whatever :math:`\gamma` is, and no NaN or warning arises.
     """
-    den = np.asarray(perturbed_norm, dtype=np.float64) + eps
-    gamma = _safe_divide(np.asarray(g_norm, dtype=np.float64), den, where_zero=1.0)
+    num = np.asarray(g_norm, dtype=np.float64)
+    den = np.asarray(perturbed_norm, dtype=np.float64)
+    for label, x in (("g_norm", num), ("perturbed_norm", den)):
+        if np.any(x < 0):  # NaN (a diverged row) compares False: passes through
+            raise ValueError(f"{label} must be a norm (>= 0), got {v._short(x)}")
+    return _renormalization_factor(num, den, eps, truncate)
+
+
+def _renormalization_factor(g_norm, perturbed_norm, eps, truncate):
+    """:func:`renormalization_factor` without the input checks (norms from :func:`row_norm`)."""
+    den = perturbed_norm + eps
+    gamma = _safe_divide(g_norm, den, where_zero=1.0)
     if truncate:
         gamma = np.minimum(gamma, 1.0)
     return gamma
@@ -152,6 +162,13 @@ class Optimizer:
     weight_decay: float = 0.0
     eps: float = 0.0
 
+    def __post_init__(self):
+        """Validate a directly built optimizer exactly as :func:`optimizer` does."""
+        checked = _checked_fields(self.name, self.lr, self.rho, self.truncate, self.adaptive,
+                                  self.momentum, self.weight_decay, self.eps)
+        for key, value in checked.items():
+            object.__setattr__(self, key, value)
+
     @property
     def rows(self) -> int | None:
         """Number of batch rows fixed by array-valued ``lr``/``rho``, or ``None``."""
@@ -165,7 +182,13 @@ class Optimizer:
         def pick(x):
             return x[rows] if isinstance(x, np.ndarray) else x
 
-        return replace(self, lr=pick(self.lr), rho=pick(self.rho))
+        # rows of validated values need no new validation (and may be none at all)
+        new = object.__new__(Optimizer)
+        for f in fields(self):
+            object.__setattr__(new, f.name, getattr(self, f.name))
+        object.__setattr__(new, "lr", pick(self.lr))
+        object.__setattr__(new, "rho", pick(self.rho))
+        return new
 
     def _check_iterate(self, w) -> np.ndarray:
         w = np.asarray(w)
@@ -206,6 +229,9 @@ class Optimizer:
             state = OptState(None, 0)
         elif not isinstance(state, OptState):
             raise TypeError(f"state must be an OptState from init(w) (or None), got {state!r}")
+        if not callable(grad):
+            raise TypeError(f"grad must be a callable w -> ∇f(w), got {grad!r}")
+        _check_buffer(state.momentum_buffer, w)
         single = w.ndim == 1
         W = w[None, :] if single else w
         lr = self.lr[:, None] if isinstance(self.lr, np.ndarray) else self.lr
@@ -215,7 +241,8 @@ class Optimizer:
             buf = buf[None, :]
 
         def grad2(x):
-            return grad(x[0])[None, :] if single else grad(x)
+            return _checked_grad(grad, x[0], True)[None, :] if single else _checked_grad(
+                grad, x, False)
 
         with np.errstate(over="ignore", invalid="ignore"):
             W_new, buf, info = _update(_RULE_TABLE[self.name], W, buf, grad2, lr, rho, self)
@@ -225,6 +252,33 @@ class Optimizer:
             buf = None if buf is None else buf[0]
             info = StepInfo(*(x[0] for x in info))
         return W_new, OptState(buf, state.count + 1), info
+
+
+_F64 = np.dtype(np.float64)
+
+
+def _checked_grad(grad, x, single):
+    """``grad(x)`` as a float64 array of ``x``'s shape, else an error naming ``grad``."""
+    g = grad(x)
+    if type(g) is np.ndarray and g.dtype is _F64 and g.shape == x.shape:
+        return g  # the usual case, checked in well under a microsecond
+    if not isinstance(g, np.ndarray) or g.shape != x.shape or g.dtype.kind not in "fiu":
+        got = (f"shape {g.shape}, dtype {g.dtype}" if isinstance(g, np.ndarray)
+               else type(g).__name__)
+        raise ValueError(f"grad must return an array of the iterate's shape {x.shape}, got "
+                         f"{got}" + (" (a single iterate (d,) is passed when w is (d,))"
+                                      if single else ""))
+    return g if g.dtype == np.float64 else g.astype(np.float64)
+
+
+def _check_buffer(buf, w) -> None:
+    """A momentum buffer must come from steps on iterates of the same shape."""
+    if buf is None:
+        return
+    if not isinstance(buf, np.ndarray) or buf.shape != w.shape:
+        got = f"shape {buf.shape}" if isinstance(buf, np.ndarray) else type(buf).__name__
+        raise ValueError(f"state.momentum_buffer must have the iterates' shape {w.shape}, got "
+                         f"{got} (a state from another batch?)")
 
 
 def _update(rule: _Rule, W, buf, grad, lr, rho, opt: Optimizer):
@@ -392,6 +446,12 @@ def optimizer(name: str, lr=0.1, rho=0.05, *, truncate: bool = False, adaptive: 
         >>> w = np.array([1.0, 1.0]); state = opt.init(w)
         >>> w, state = opt.step(w, state, f.grad)
     """
+    return Optimizer(**_checked_fields(name, lr, rho, truncate, adaptive, momentum,
+                                       weight_decay, eps))
+
+
+def _checked_fields(name, lr, rho, truncate, adaptive, momentum, weight_decay, eps) -> dict:
+    """The validated fields of an :class:`Optimizer` (errors name the parameter)."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {name!r}")
     if name not in _RULE_TABLE:
@@ -412,8 +472,8 @@ def optimizer(name: str, lr=0.1, rho=0.05, *, truncate: bool = False, adaptive: 
     momentum = v.as_real("momentum", momentum, low=0.0, high=1.0, high_open=True)
     weight_decay = v.as_real("weight_decay", weight_decay, low=0.0)
     eps = v.as_real("eps", eps, low=0.0)
-    return Optimizer(name=name, lr=lr, rho=rho, truncate=truncate, adaptive=adaptive,
-                     momentum=momentum, weight_decay=weight_decay, eps=eps)
+    return dict(name=name, lr=lr, rho=rho, truncate=truncate, adaptive=adaptive,
+                momentum=momentum, weight_decay=weight_decay, eps=eps)
 
 
 #: A rule factory: ``factory(lr, rho, **options) -> Optimizer``, the one way to hand a rule to

@@ -41,7 +41,10 @@ __all__ = [
     "gd_max_lr",
     "hardt_bound",
     "kim_msd_gap",
+    "minibatch_smoothness",
+    "network_saddle_eigenvalue",
     "nssam_contraction",
+    "nssam_network_multiplier",
     "nssam_rate",
     "nssam_rate_lr_range",
     "sam_cycle_amplitude",
@@ -53,8 +56,11 @@ __all__ = [
     "sam_trap_max_lr",
     "sam_trap_radius",
     "sgd_saddle_msd",
+    "ssam_escape_x_multiplier",
+    "ssam_saddle_multiplier",
     "usam_descent_bound",
     "usam_descent_coefficient",
+    "usam_example_lr",
     "usam_expansiveness",
     "usam_max_curvature",
     "usam_max_lr",
@@ -63,6 +69,7 @@ __all__ = [
     "usam_saddle_msd",
     "usam_saddle_msd_kim",
     "usam_saddle_multiplier",
+    "usam_stability_bound",
 ]
 
 # ---------------------------------------------------------------------------------------
@@ -91,6 +98,7 @@ _DOMAIN = {
     "grad_norm": (0.0, True), "b": (0.0, True), "beta": (0.0, True), "L": (0.0, True),
     "count": (0.0, False), "gap": (0.0, False), "steps": (0.0, True), "t": (0.0, False),
     "batch": (0.0, True), "noise": (0.0, False),
+    "xty_max": (0.0, False), "n": (0.0, True), "a": (0.0, True),
 }
 
 
@@ -270,6 +278,20 @@ usam_saddle_max_lr = Formula(
     "root of 1 − ηb(ρb − 1) = −1.",
     "C09 [derived]")
 
+ssam_escape_x_multiplier = Formula(
+    "ssam_escape_x_multiplier", 1 - eta * lam * (1 + rho * lam) / sp.Abs(rho * b - 1),
+    [("lr", eta), ("rho", rho), ("lam", lam), ("b", b)],
+    "SSAM's multiplier of a positive-curvature coordinate x (curvature a = λ) of "
+    "½(ax² − by²) while the iterate is dominated by y, i.e. while it escapes along y. "
+    "Derivation: for |x| ≪ |y|, γ = ‖g‖/‖g̃‖ → 1/|ρb − 1| (ssam_saddle_multiplier), and "
+    "x' = x − ηγa(1 + ρa)x. USAM's x-step is multiplied by γ, which is large near ρb = 1: "
+    "SSAM's escape along y drags a growing oscillation of x with it (a blow-up, so a "
+    "diverged run) unless ηa(1 + ρa) < 2|ρb − 1|. With ssam_saddle_multiplier (y) and the "
+    "same argument on the x-axis (γ(a + ρa²)x = ax: multiplier 1 − ηa), SSAM's attraction "
+    "set is USAM's {ρb > 1, ηb(ρb − 1) < 2, η(a + ρa²) < 2} with each step condition "
+    "replaced by GD's: {ρb > 1, ηb < 2, ηa < 2} (C11a).",
+    "C11a [derived]")
+
 sam_trap_radius = Formula(
     "sam_trap_radius", rho * lam_neg / lam, [("rho", rho), ("lam_neg", lam_neg), ("lam", lam)],
     "Semi-axis, along the eigen-direction of curvature ±λ, of the region where SAM's step "
@@ -433,17 +455,98 @@ nssam_rate_lr_range = Formula(
     "(r ≥ 1/λ_max).",
     "C17 [derived]")
 
+# ---------------------------------------------------------------------------------------
+# C14a, C18: minibatch smoothness, USAM's stability bound, USAM at batch size 1
+
+minibatch_smoothness = Formula(
+    "minibatch_smoothness", lam / batch, [("lam", lam), ("batch", batch)],
+    "Smoothness β_B of a minibatch loss f_B = (1/b)Σ_{i∈B} ℓ_i of a linear model, with λ the "
+    "top eigenvalue of Σ_{i∈B} x_i x_iᵀ·c (c = 1 least squares, c = 1/4 logistic, the bound "
+    "on the logistic loss's second derivative): ∇²f_B ⪯ (c/b)X_BᵀX_B, equality for least "
+    "squares. The β of the learning-rate regime is its largest value over the minibatches "
+    "that the runs on S and S′ use.",
+    "C14a [derived]")
+
+usam_stability_bound = Formula(
+    "usam_stability_bound", 2 * eta * L * (1 + rho * beta) * count,
+    [("lr", eta), ("L", L), ("rho", rho), ("beta", beta), ("count", count)],
+    "Hardt-type bound for USAM: ‖w_T − w′_T‖ ≤ 2ηL(1 + ρβ)·Σ_t m_t/b, m_t the copies of i* in "
+    "minibatch t. Derivation: G, G′ the USAM steps on the minibatch losses f_B, f′_B of S, "
+    "S′, u = w + ρ∇f_B(w), u″ = w + ρ∇f′_B(w). ‖G(w) − G′(w′)‖ ≤ ‖G′(w) − G′(w′)‖ + "
+    "η‖∇f_B(u) − ∇f′_B(u″)‖. If G′ is non-expansive the first term is ≤ δ_t; the second "
+    "splits as ‖∇f_B(u) − ∇f′_B(u)‖ + ‖∇f′_B(u) − ∇f′_B(u″)‖ ≤ (m_t/b)·2L + "
+    "β·ρ(m_t/b)·2L, since f_B − f′_B = (m_t/b)(ℓ_{i*} − ℓ_{z′}) and ‖u − u″‖ = "
+    "ρ(m_t/b)‖∇ℓ_{i*}(w) − ∇ℓ_{z′}(w)‖; L bounds ‖∇ℓ_{i*}‖, ‖∇ℓ_{z′}‖ at the points w_t, "
+    "u_t the run on S visits. Summing: the constant is 2ηL(1 + ρβ), Hardt et al.'s 2ηL "
+    "times 1 + ρβ (ρ = 0 gives SGD's). Non-expansive: for a quadratic f′_B (least squares) "
+    "G′ is affine with linear part I − η(H + ρH²), eigenvalues 1 − η(λ + ρλ²) ∈ [−1, 1] "
+    "for 0 ≤ λ ≤ β iff η ≤ 2/(β(1 + ρβ)) (usam_max_lr), exact; for a non-quadratic loss "
+    "(logistic, b ≥ 2) the linear part is I − ηA(I + ρB') with two different averaged "
+    "Hessians A, B', which need not be a contraction, so there it is an assumption.",
+    "C14a [derived; after Hardt, Recht & Singer, arXiv:1509.01240, Thm 3.7]")
+
+usam_example_lr = Formula(
+    "usam_example_lr", eta * (1 + rho * lam), [("lr", eta), ("rho", rho), ("lam", lam)],
+    "USAM with one example per step on least squares is SGD with step η(1 + ρ‖x_i‖²) "
+    "(λ = ‖x_i‖², the example's curvature): ∇ℓ_i(w) = r x_i, r = x_iᵀw − y_i, and "
+    "∇ℓ_i(w + ρr x_i) = (r + ρr‖x_i‖²)x_i = (1 + ρ‖x_i‖²)∇ℓ_i(w).",
+    "C18 [derived]")
+
+
+# ---------------------------------------------------------------------------------------
+# C19: the diagonal linear network's saddle
+
+_xty = sp.Symbol("m_xy", nonnegative=True)  # ‖Xᵀy‖_∞
+_n = sp.Symbol("n", positive=True)  # number of examples
+network_saddle_eigenvalue = Formula(
+    "network_saddle_eigenvalue", -_xty / _n, [("xty_max", _xty), ("n", _n)],
+    "Most negative eigenvalue of the Hessian of f(u, v) = Σ_i(⟨u⊙v, x_i⟩ − y_i)²/(2n) at "
+    "the origin. Derivation: there β = u⊙v = 0, residuals r = −y, and the only non-zero "
+    "second derivatives are ∂²f/∂u_j∂v_j = (Xᵀr)_j/n = −(Xᵀy)_j/n, so "
+    "∇²f(0) = [[0, D], [D, 0]] with D = −diag(Xᵀy)/n, eigenvalues ±|(Xᵀy)_j|/n on "
+    "(e_j, ±e_j)/√2; the smallest is −‖Xᵀy‖_∞/n (a strict saddle iff Xᵀy ≠ 0).",
+    "C19 [derived]")
+
+ssam_saddle_multiplier = Formula(
+    "ssam_saddle_multiplier", 1 + eta * b * sp.sign(1 - rho * b),
+    [("lr", eta), ("rho", rho), ("b", b)],
+    "SSAM's (renormalized USAM's) multiplier along an eigen-direction of curvature −b of a "
+    "quadratic saddle, for an iterate aligned with it. Derivation: g = −by, "
+    "g̃ = ∇f(y + ρg) = −b(1 − ρb)y, γ = ‖g‖/‖g̃‖ = 1/|1 − ρb|, so "
+    "y' = y + ηγb(1 − ρb)y = (1 + ηb·sign(1 − ρb))y: SGD's 1 + ηb below ρ = 1/b, "
+    "GD-on-−f's 1 − ηb above (USAM's attraction kept, C09, at SGD's step size). At ρb = 1, "
+    "g̃ = 0 and γ = 1 by convention: the multiplier is 1.",
+    "C19 [derived; cf. C09]")
+
+
+_a = sp.Symbol("a", positive=True)  # ‖x_j‖²/n, the quartic coefficient along v_neg
+nssam_network_multiplier = Formula(
+    "nssam_network_multiplier", 1 - eta * b * sp.sign(2 * b - _a * rho**2),
+    [("lr", eta), ("rho", rho), ("b", b), ("a", _a)],
+    "NSSAM's multiplier along the negative-curvature direction v_neg = (e_j, ±e_j)/√2 of the "
+    "diagonal network's saddle (b = |λ_neg|, a = ‖x_j‖²/n), for |s| ≪ ρ. Derivation: the "
+    "line s·v_neg is invariant and f restricted to it is the quartic f(0) − bs²/2 + as⁴/8, "
+    "f'(s) = −bs + as³/2. With e = −ρ sign(s) (SAM base), g̃ = f'(s + e) ≈ "
+    "sign(s)(bρ − aρ³/2), and γ|g̃| = |g| = b|s|, so s' = s − ηb|s|·sign(g̃) = "
+    "(1 − ηb·sign(2b − aρ²))s: NSSAM contracts toward the saddle while the perturbation "
+    "stays inside the line's basin (ρ² < 2b/a), and grows like SGD beyond it. Unlike the "
+    "USAM base, the threshold is set by the quartic wall, not by ρ = 1/b.",
+    "C19 [derived]")
+
 
 #: Every formula, by name.
 FORMULAS: dict[str, Formula] = {
     f.name: f for f in (
         gd_max_lr, usam_max_lr, usam_max_curvature, sam_cycle_amplitude, sam_loss_floor,
         sam_transverse_multiplier, sam_edge, gd_expansiveness, usam_expansiveness,
-        usam_saddle_multiplier, usam_saddle_max_lr, sam_trap_radius, sam_trap_max_lr,
+        usam_saddle_multiplier, usam_saddle_max_lr, ssam_escape_x_multiplier,
+        sam_trap_radius, sam_trap_max_lr,
         sam_trap_max_curvature, sam_saddle_cycle_multiplier,
         kim_msd_gap, sgd_saddle_msd, usam_saddle_msd, usam_saddle_msd_kim, hardt_bound,
         usam_descent_coefficient, usam_descent_bound,
         usam_min_grad_sq_bound, nssam_contraction, nssam_rate,
-        nssam_rate_lr_range,
+        nssam_rate_lr_range, network_saddle_eigenvalue, ssam_saddle_multiplier,
+        nssam_network_multiplier,
+        minibatch_smoothness, usam_stability_bound, usam_example_lr,
     )
 }

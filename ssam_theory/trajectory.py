@@ -63,9 +63,22 @@ def minibatch_indices(n: int, batch_size: int, steps: int, seed, rows: int | Non
     n = v.as_count("n", n, low=1)
     batch_size = v.as_count("batch_size", batch_size, low=1)
     steps = v.as_count("steps", steps)
+    seed = v.as_seed("seed", seed, sequence=True)
     shape = (steps, batch_size) if rows is None else (steps, v.as_count("rows", rows, low=1),
                                                       batch_size)
+    _plan_memory("minibatch_indices", 8 * int(np.prod(shape, dtype=object)),
+                 "fewer steps, a smaller batch_size or rows")
     return np.random.default_rng(seed).integers(0, n, size=shape)
+
+
+def _plan_memory(what: str, nbytes: int, hint: str) -> None:
+    """Refuse, before allocating, what would not fit in the available memory."""
+    from .sweep.plan import MEMORY_SHARE, ResourceError, available_memory, human
+
+    avail = available_memory()
+    if avail is not None and nbytes > MEMORY_SHARE * avail:
+        raise ResourceError(f"steps: {what} would need about {human(nbytes)} but only "
+                            f"{human(avail)} is available; use {hint}")
 
 
 def run(opt: Optimizer, landscape: Landscape, w0, steps: int, *, batch_size: int | None = None,
@@ -90,6 +103,11 @@ def run(opt: Optimizer, landscape: Landscape, w0, steps: int, *, batch_size: int
     Returns:
         A :class:`Trajectory`. Diverging rows never produce warnings and never affect other
         rows.
+
+    Raises:
+        ResourceError: (a ``ValueError`` naming ``steps``) before any step, when the records
+            (``4 (T+1) B`` floats, plus ``(T+1) B d`` with ``record_iterates``) would not fit
+            in the available memory.
     """
     if not isinstance(opt, Optimizer):
         raise TypeError(f"opt must be an Optimizer from ssam_theory.optimizer, got {opt!r}")
@@ -105,12 +123,24 @@ def run(opt: Optimizer, landscape: Landscape, w0, steps: int, *, batch_size: int
     B, d = W.shape
     if opt.rows is not None and opt.rows != B:
         raise ValueError(f"w0 has {B} rows but lr/rho hold {opt.rows} values")
+    record_iterates = v.as_bool("record_iterates", record_iterates)
+    if seed is not None:
+        seed = v.as_seed("seed", seed, sequence=True)
+    per_step = 4 * B + (B * d if record_iterates else 0)  # loss, ‖g‖, ‖g̃‖, γ (+ iterates)
+    if batch_size is not None:
+        per_step += v.as_count("batch_size", batch_size, low=1)  # the minibatch indices
+    _plan_memory(f"run recording {steps} steps x {B} row(s)"
+                 + (f" x {d} coordinates" if record_iterates else ""),
+                 8 * (steps + 1) * per_step,
+                 "fewer steps per run (continue from trajectory.final), record_iterates=False "
+                 "or fewer rows")
     idx_seq = _index_sequence(landscape, steps, B, batch_size, seed, indices)
 
     loss = np.full((steps + 1, B), np.nan)
     gn, gtn, gam = (np.full((steps, B), np.nan) for _ in range(3))
     its = np.empty((steps + 1, B, d)) if record_iterates else None
-    loss[0] = landscape.loss(W)
+    with np.errstate(over="ignore", invalid="ignore"):  # a far start: a non-finite record
+        loss[0] = landscape.loss(W)
     if its is not None:
         its[0] = W
     diverged_at = np.full(B, -1)
@@ -146,7 +176,8 @@ def run(opt: Optimizer, landscape: Landscape, w0, steps: int, *, batch_size: int
         state = st
         W[active] = W_new
         if active.size:
-            loss[t + 1, active] = landscape.loss(W_new)
+            with np.errstate(over="ignore", invalid="ignore"):
+                loss[t + 1, active] = landscape.loss(W_new)
         if its is not None:
             its[t + 1] = W
     diverged = diverged_at >= 0

@@ -14,7 +14,9 @@ from ssam_theory.reproduce import CLAIM_FIGURES, NOTEBOOKS, notebook_dir, reprod
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
-CLAIM_IDS = [f"C{i:02d}" for i in range(1, 18)]
+CLAIM_IDS = [f"C{i:02d}" for i in range(1, 11)] + ["C11a", "C11b", "C11c", "C12", "C12b",
+                                                 "C13", "C14a", "C14b", "C15", "C16", "C17",
+                                                 "C18", "C19"]
 VERDICTS = ("holds", "violated", "inconclusive")
 QUICK_BUDGET = 90  # seconds: issue 5's budget for the whole quick reproduction on two cores
 
@@ -149,9 +151,11 @@ def test_notebook_holds_no_formula_or_update_rule(path):
         hit = re.search(pattern, code)
         assert hit is None, f"{path.name} holds {what}: {hit.group(0)!r}"
     imports = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", source, re.M)
-    # numerical code comes from the package only
-    assert all(m in ("numpy", "matplotlib.pyplot") or m.split(".")[0] == "ssam_theory"
-               for m in imports), imports
+    # numerical code comes from the package only; the tutorial notebook 07 also derives a
+    # threshold of its own formula with sympy (and checks it equals the package's formula)
+    allowed = ("numpy", "matplotlib.pyplot", *(("sympy",) if path.stem.startswith("07_")
+                                                 else ()))
+    assert all(m in allowed or m.split(".")[0] == "ssam_theory" for m in imports), imports
     assert "import ssam_theory as st" in source
 
 

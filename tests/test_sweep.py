@@ -146,9 +146,57 @@ def test_bounded_trapped_at_end_and_escape_at_start():
     # ρ = 0.55: trapped after ~700 steps; after 50 steps still inside the ball, not near s
     res = st.sweep(f, "usam", lr=0.1, rho=0.55, steps=50, seeds=2, saddle=[0.0, 0.0])
     assert np.all(res.outcome == O.BOUNDED)
-    # a start outside the escape ball has escaped at step 0
-    res = st.sweep(f, "usam", lr=0.1, rho=0.55, steps=50, w0=[2.0, 0.0], saddle=[0.0, 0.0])
+    # a start outside the escape ball has left it at step 0: downhill (f < f(s)) it escaped,
+    # uphill (f > f(s), along the positive-curvature x) it did not: diverged
+    res = st.sweep(f, "usam", lr=0.1, rho=0.55, steps=50, w0=[0.0, 2.0], saddle=[0.0, 0.0])
     assert res.outcome.item() == O.ESCAPED and res.event_step.item() == 0
+    res = st.sweep(f, "usam", lr=0.1, rho=0.55, steps=50, w0=[2.0, 0.0], saddle=[0.0, 0.0])
+    assert res.outcome.item() == O.DIVERGED and res.event_step.item() == 0
+
+
+SADDLE = st.Quadratic(np.diag([1.0, -1.0]))  # ½(x² − y²), saddle at the origin
+
+
+@pytest.mark.parametrize("rule, lr, rho, expected", [
+    # USAM η = 1, ρ = 2: y-multiplier 1 − ηb(ρb − 1) = 0 (y is 0 after one step), x-multiplier
+    # 1 − η(a + ρa²) = −2: it leaves the ball uphill, blowing up along x: diverged
+    ("usam", 1.0, 2.0, "DIVERGED"),
+    # multipliers (x, y): USAM η = ρ = 0.5: (0.25, 1.25); SGD η = 0.5: (0.5, 1.5); SGD η = 1.9:
+    # (−0.9, 2.9): x contracts, y grows: escaped
+    ("usam", 0.5, 0.5, "ESCAPED"),
+    ("sgd", 0.5, 0.0, "ESCAPED"),
+    ("sgd", 1.9, 0.0, "ESCAPED"),
+    # SGD η = 2.1 and 2.5: (−1.1, 3.1) and (−1.5, 3.5): y runs off faster, f stays below f(s),
+    # but x blows up too (growing oscillation along positive curvature): diverged
+    ("sgd", 2.1, 0.0, "DIVERGED"),
+    ("sgd", 2.5, 0.0, "DIVERGED"),
+])
+def test_escape_is_downhill_without_blow_up(rule, lr, rho, expected):
+    res = st.sweep(SADDLE, rule, lr=lr, rho=rho, steps=3000, seeds=20, saddle=np.zeros(2))
+    assert np.all(res.outcome == O[expected])
+    # the escape step is the first step outside the ball: ‖w_t‖ > 1 there, not before
+    if expected == "ESCAPED":
+        for k in (0, 7):
+            t = int(res.event_step[0, 0, k])
+            tr = st.run(st.optimizer(rule, lr=lr, rho=rho), SADDLE, res.w0[k], t,
+                        record_iterates=True)
+            norms = np.linalg.norm(tr.iterates, axis=1)
+            assert norms[t] > 1 >= norms[:t].max()
+            assert SADDLE.loss(tr.iterates[t]) < 0  # left downhill
+
+
+def test_escape_on_landscapes_bounded_below():
+    """On Beale (bounded below), an escape ends downhill: at the minimum (3, 0.5) or in the
+    valley toward x < 0; a row that leaves with a growing oscillation (η = 0.2 ≫ 2/27.75, the
+    saddle's positive curvature) ends with f ≥ f(s) or overflows: diverged."""
+    f = st.Beale()
+    s = f.saddle
+    res = st.sweep(f, "sgd", lr=[0.01, 0.2], rho=0.0, steps=2000, seeds=6, saddle=s)
+    assert np.all(res.outcome[0] == O.ESCAPED)
+    level = f.loss(s)
+    assert np.all(f.loss(res.final_w[0, 0]) < level - 10)  # far below f(s) ≈ 14.2
+    assert np.any(f.loss(res.final_w[0, 0]) < 1e-6)  # some converged at the minimum
+    assert np.all(res.outcome[1] == O.DIVERGED)
 
 
 def test_patience_and_grad_tol():
@@ -229,7 +277,7 @@ def test_dask_local_cluster_equals_serial(monkeypatch):
               chunk_size=16)
     serial = st.sweep(DIAG, "nssam", **kw)
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         remote = st.sweep(DIAG, "nssam", executor=client, **kw)
     assert remote.identical(serial)
@@ -292,9 +340,12 @@ def test_make_optimizer_process_pool_and_cache(tmp_path):
     sam = functools.partial(st.optimizer, "sam")
     assert st.sweep(SADDLE, "ssam", make_optimizer=sam, cache_dir=tmp_path,
                     **kw).stats["loaded"] == 0
-    with pytest.raises(ValueError, match="make_optimizer"):  # a closure cannot be identified
+    import threading
+
+    lock = threading.Lock()  # state hidden in C: the closure cannot be identified by content
+    with pytest.raises(ValueError, match="make_optimizer"):
         st.sweep(SADDLE, "ssam", cache_dir=tmp_path, **kw,
-                 make_optimizer=lambda lr, rho, **o: st.optimizer("usam", lr, rho, **o))
+                 make_optimizer=lambda lr, rho, **o: lock and st.optimizer("usam", lr, rho, **o))
 
 
 @pytest.mark.parametrize("factory", [

@@ -8,6 +8,7 @@ import textwrap
 import time
 
 import numpy as np
+import pytest
 
 import ssam_theory as st
 from ssam_theory.sweep.cache import load_chunk, save_chunk
@@ -29,9 +30,9 @@ def test_cache_reuses_and_key_covers_parameters(tmp_path, monkeypatch):
     again = st.sweep(DIAG, "ssam", cache_dir=tmp_path, **KW)
     assert again.stats["loaded"] == 5 and again.stats["computed"] == 0
     assert plain.identical(first) and plain.identical(again)
-    # any parameter change gives new keys: nothing is loaded
+    # any parameter change gives new keys (or, for chunk_size 20, another layout: 4 chunks)
     for change in ({"rho": KW["rho"] + 1e-12}, {"steps": 301}, {"seeds": [0, 2]},
-                   {"chunk_size": 17}, {"saddle": [0.0, 0.0]}, {"patience": 4},
+                   {"chunk_size": 20}, {"saddle": [0.0, 0.0]}, {"patience": 4},
                    {"momentum": 0.1}, {"grad_tol": 1e-9}, {"w0": [1.0, 1.0]}):
         res = st.sweep(DIAG, "ssam", cache_dir=tmp_path, **(KW | change))
         assert res.stats["loaded"] == 0, change
@@ -133,3 +134,44 @@ def test_chunk_checksum_detects_any_array_change(tmp_path):
     assert load_chunk(path, "other", 0)[1] == "corrupt"
     assert load_chunk(path, "k", 1)[1] == "corrupt"
     assert load_chunk(tmp_path / "missing.npz", "k", 0)[1] == "missing"
+
+
+_TIMED_SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import ssam_theory as st
+    f = st.Quadratic(np.diag(np.linspace(1.0, 20.0, 200)))
+    st.sweep(f, "sam", lr=np.linspace(0.01, 0.09, 20), rho=np.linspace(0.01, 0.05, 10),
+             steps=3000, seeds=2, cache_dir=sys.argv[1], progress=False,
+             checkpoint_seconds=float(sys.argv[2]))
+""")
+
+
+@pytest.mark.slow
+def test_sigkill_after_the_time_bound_resumes_from_saved_work(tmp_path):
+    """A sweep that would fit one memory-sized chunk is still checkpointed: chunks are sized by
+    a timing probe to take about ``checkpoint_seconds`` (0.3 s here, 30 s by default), so a
+    kill a few bounds into the work finds chunks saved."""
+    bound = 0.3
+    cache = tmp_path / "cache"
+    proc = subprocess.Popen([sys.executable, "-c", _TIMED_SCRIPT, str(cache), str(bound)])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if cache.exists() and any(p.name.endswith(".plan.json") for p in cache.iterdir()):
+                break  # the probe is done: the work starts now
+            time.sleep(0.01)
+        time.sleep(4 * bound)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    n_done = len(_chunks(cache))
+    assert n_done >= 1
+    # 400 rows of SAM in d = 200 (SAM's cycle: every row runs all steps), about 2 s of work
+    kw = dict(lr=np.linspace(0.01, 0.09, 20), rho=np.linspace(0.01, 0.05, 10), steps=3000,
+              seeds=2)
+    f = st.Quadratic(np.diag(np.linspace(1.0, 20.0, 200)))
+    resumed = st.sweep(f, "sam", cache_dir=cache, checkpoint_seconds=bound, **kw)
+    assert resumed.stats["loaded"] >= n_done and resumed.stats["chunks"] > 1
+    assert resumed.identical(st.sweep(f, "sam", **kw))  # one big chunk: the same bits

@@ -1,6 +1,6 @@
 r"""The claims registry: every claim of the catalogue, derived, traced and checked.
 
-Each :class:`Claim` has an id (C01–C17), a title, a statement, a source tag
+Each :class:`Claim` has an id (C01–C19), a title, a statement, a source tag
 (``classical``, ``derived``, ``peer``, ``paper``, ``observed``), the setting where it is
 checked and a ``check(quick, rules)`` whose :class:`Result` (predicted, measured, verdict,
 evidence) is computed from runs of the toolkit's own rules in that call. Verdicts are
@@ -14,7 +14,8 @@ evidence) is computed from runs of the toolkit's own rules in that call. Verdict
 
 from __future__ import annotations
 
-from . import descent, linear, quadratic, renormalization, saddles
+from . import descent, escape, linear, quadratic, regime, renormalization, saddles
+from . import network as _network
 from ._base import SOURCES, VERDICTS, Claim, Result, Row, Rules, default_rules, make
 
 __all__ = ["REGISTRY", "SOURCES", "VERDICTS", "Claim", "Result", "Row", "Rules", "by_id",
@@ -80,33 +81,64 @@ REGISTRY: tuple[Claim, ...] = (
           "derived; cf. Compagnoni et al. 2023",
           "3-D rotated saddles (direction rule); ½(ax²−by²) (trap, both thresholds)",
           saddles.check_c10),
-    Claim("C11", "SSAM mitigates saddle trapping?",
-          r"“SSAM mitigates getting stuck at saddles”: the $(\eta, \rho)$ attraction phase "
-          r"diagram of all five rules on quadratic saddles and Beale's function.",
+    Claim("C11a", "SSAM mitigates saddle trapping? (attraction)",
+          r"“SSAM mitigates getting stuck at saddles”, as attraction: $\gamma > 0$ keeps USAM's "
+          r"direction, so SSAM's attraction set is USAM's direction condition $\rho b > 1$ with "
+          r"GD's step lengths ($\eta b < 2$, $\eta a < 2$); traced on the $(\eta, \rho)$ phase "
+          r"diagrams of all five rules, escape and divergence told apart.",
           "paper: Tan et al. 2024, to be tested",
-          "st.sweep on ½(x²−y²) and Beale (saddle (0, 1)); stuck = within ‖w−s‖ ≤ 1 at the end",
-          saddles.check_c11),
+          "st.sweep on ½(x²−y²), ½(0.1x²−y²), Beale (saddle (0, 1)), quartic walls; ηb ∈ "
+          "[0.05, 4], ρb ∈ [0.1, 10]; escaped = left the ball downhill, nothing blew up",
+          escape.check_c11a),
+    Claim("C11b", "SSAM mitigates saddle trapping? (escape speed)",
+          r"Where the saddle does not attract ($\rho < 1/|\lambda_{\rm neg}|$), SSAM leaves it "
+          r"sooner than USAM and NSSAM sooner than SAM, from the same starts; each also "
+          r"against SGD; deterministic and with gradient noise.",
+          "paper: Tan et al. 2024, to be tested",
+          "½(x²−y²), Beale, quartic walls, noisy ½(x²−y²) and quartic walls (σ = 0.1, B = 4); "
+          "ηb = 0.1, ρb ∈ {0.5, 0.05}; paired one-sided Wilcoxon, Holm",
+          escape.check_c11b),
+    Claim("C11c", "SSAM mitigates saddle trapping? (noise)",
+          r"On $\tfrac12 x^2 - \tfrac12 b y^2 + \tfrac14 c y^4$ (escape = reaching the basin "
+          r"$y^2 \approx b/c$), escape-time distributions of all five rules as $\rho$ crosses "
+          r"$1/b$ and the noise grows: where renormalization helps, where nothing helps.",
+          "paper: Tan et al. 2024, to be tested",
+          "quartic walls b = c = 1, ηb = 0.1, ρb ∈ {0.5, 1.5, 3} (quick), σ ∈ {0, 0.1, 0.5}, "
+          "B = 4; paired Wilcoxon, Holm", escape.check_c11c),
     Claim("C12", "Noise: SAM's saddle escape trails SGD's",
           r"With gradient noise, SAM's mean-square displacement along the negative-curvature "
           r"direction trails SGD's by $2\eta t^2|\lambda|^3\rho/B$ for small $t$.",
           "peer: Kim et al. 2023, Thm 2",
           "NoisyQuadratic diag(1, −1), per-example noise variance 2|λ|, B = 4, |λ|t = 0.002; "
-          "judged in Kim's setting (perturbation from the full gradient, SGD's noise in the "
-          "descent gradient), same minibatch for both gradients reported; escape "
-          "times of all rules at two noise levels",
+          "Kim's setting (perturbation from the full gradient, SGD's noise in the "
+          "descent gradient)",
           saddles.check_c12),
+    Claim("C12b", "Noise, one minibatch per step: an O(t) gap",
+          r"With one minibatch for both gradients of a step, the noise in SAM's step is scaled "
+          r"by $(1 - \rho|\lambda|)$ too, and the MSD gap to SGD is "
+          r"$\eta s\rho|\lambda|(2 - \rho|\lambda|)\,t + O(\eta t^2)$: O(t), not O(t²).",
+          "derived",
+          "as C12, with both gradients of USAM's step on the same minibatch (the rules as run)",
+          saddles.check_c12b),
     Claim("C13", "Hardt et al.'s stability bound",
           r"Convex, $\beta$-smooth, $L$-Lipschitz per-example losses, $\eta \le 2/\beta$, "
           r"neighbouring data sets, shared indices: SGD keeps "
           r"$\|w_T - w'_T\| \le 2\eta L\cdot\#\{t : i_t = i^*\}$; $\delta_T$ of every rule.",
           "peer: Hardt, Recht & Singer 2016",
           "ssam_theory.linear: synthetic LS/logistic, diabetes, breast cancer", linear.check_c13),
-    Claim("C14", "SAM's learning-rate window",
-          r"SAM's advantage over SGD is confined to a learning-rate interval whose top is near "
-          r"$2/(\beta(1+\rho\beta))$; SSAM's interval reaches toward $2/\beta$.",
+    Claim("C14a", "SSAM extends SAM's stable learning rates",
+          r"Below $2/(\beta(1+\rho\beta))$ ($\beta$ the largest minibatch smoothness) USAM's "
+          r"minibatch step is non-expansive and $\delta_T \le 2\eta L(1+\rho\beta)\sum_t m_t/b$; "
+          r"SSAM's departure from SGD's stability lies clearly above USAM's.",
           "paper: Tan et al. 2024, central claim",
-          "ssam_theory.linear: test risk and stability vs η on LS, logistic, real data",
-          linear.check_c14),
+          "ssam_theory.regime: coupled runs (b = 4; b = 1 on equal-norm least squares), ρβ = 2, "
+          "16 seeds; synthetic LS/logistic, diabetes, breast cancer, equal-norm LS",
+          regime.check_c14a),
+    Claim("C14b", "SAM's test-risk window",
+          r"SAM beats SGD in test risk only at small $\eta$; SSAM's winning range reaches higher.",
+          "paper: Tan et al. 2024, central claim",
+          "ssam_theory.regime: the C14a runs on the four data sets; Wilcoxon per cell, Holm",
+          regime.check_c14b),
     Claim("C15", "USAM's descent guarantee",
           r"$\beta$-smooth $f$, $\rho \le 1/(2\beta)$, $\eta \le 1/(4\beta)$: USAM decreases "
           r"$f$ by at least $0.218\,\eta\|\nabla f\|^2$ per step; "
@@ -126,6 +158,22 @@ REGISTRY: tuple[Claim, ...] = (
           "observed",
           "diag(10, 0.1) with η ∈ [0.05, 0.19], ρ ∈ [0.01, 100]; random κ = 8; diag(10, 5); "
           "η below the regime", quadratic.check_c17),
+    Claim("C18", "Batch size 1: SSAM is SGD",
+          r"Linear model, one example per step: $\tilde g \parallel g$, so SSAM and NSSAM equal "
+          r"SGD; USAM on least squares is SGD with step $\eta(1+\rho\|x_i\|^2)$.",
+          "derived", "four data sets, b = 1, whole trajectories", regime.check_c18),
+    Claim("C19", "Escape from a diagonal network's saddle",
+          r"On the diagonal linear network $f(u, v) = \frac1{2n}\sum_i(\langle u\odot v, x_i"
+          r"\rangle - y_i)^2$ the origin is a strict saddle, $\lambda_{\rm neg} = "
+          r"-\|X^\top y\|_\infty/n$. Near it each rule grows along $v_{\rm neg}$ by its "
+          r"linearised multiplier (SGD $1+\eta b$, USAM $1-\eta b(\rho b-1)$, SSAM "
+          r"$1+\eta b\,\mathrm{sign}(1-\rho b)$, $b = |\lambda_{\rm neg}|$); from small "
+          r"initialisation $\alpha$, SAM-type rules leave later than SGD, and renormalization "
+          r"(SSAM, the paper's rule) closes USAM's gap. NSSAM against SAM is reported.",
+          "paper: Tan et al. 2024, mechanism, to be tested; cf. Kim et al. 2023",
+          "sparse regression (n = 100, d = 8) and diabetes; η = 0.2/b; ρb = 0.5 (escape), "
+          "0.9 and 1.1 (rates); α = 1e-4…1e-1; full batch and b = 16; 12 paired seeds",
+          _network.check_c19),
 )
 
 _BY_ID = {c.id: c for c in REGISTRY}

@@ -7,12 +7,17 @@ A ``distributed.Client`` is accepted too: :meth:`distributed.Client.get_executor
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 import pickle
+import signal
 import sys
+import threading
+import time
 
 from .kernel import run_chunk
 
-__all__ = ["as_executor", "check_picklable", "execute", "is_dask_client", "progress_bar"]
+__all__ = ["as_executor", "check_picklable", "execute", "is_dask_client", "process_pool",
+           "progress_bar", "terminate"]
 
 #: Chunks in flight on an executor: bounds the memory held by pending results.
 WINDOW = 64
@@ -76,6 +81,47 @@ def execute(executor, spec, todo, payload, done) -> None:
     finally:
         for fut in pending:
             fut.cancel()
+
+
+def _watch_parent(ppid: int, period: float) -> None:
+    while True:
+        time.sleep(period)
+        if os.getppid() != ppid:  # the parent died: this worker was re-parented
+            os._exit(1)
+
+
+def _worker_init(period: float) -> None:
+    """Initializer of :func:`process_pool` workers: ignore Ctrl-C (the parent handles it and
+    stops the pool) and exit as soon as the parent process is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ppid = os.getppid()
+    threading.Thread(target=_watch_parent, args=(ppid, period), daemon=True,
+                     name="ssam-theory-parent-watch").start()
+
+
+def process_pool(max_workers: int, parent_poll: float = 0.2) -> cf.ProcessPoolExecutor:
+    """A :class:`concurrent.futures.ProcessPoolExecutor` whose workers never outlive their
+    parent: each polls its parent's pid every ``parent_poll`` seconds and exits when the
+    parent died (even by SIGKILL), and ignores SIGINT so that Ctrl-C reaches only the parent.
+    """
+    return cf.ProcessPoolExecutor(max_workers, initializer=_worker_init,
+                                  initargs=(float(parent_poll),))
+
+
+def terminate(pool) -> None:
+    """Stop a process pool now: cancel queued work and terminate its workers (used on Ctrl-C,
+    when waiting for running chunks would take up to a chunk's time)."""
+    if not isinstance(pool, cf.ProcessPoolExecutor):
+        return
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        try:
+            p.terminate()
+        except Exception:  # already gone
+            pass
+    for p in procs:
+        p.join(timeout=5)
 
 
 def check_picklable(fn, executor) -> None:

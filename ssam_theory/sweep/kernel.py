@@ -46,7 +46,46 @@ def _build(spec: ChunkSpec, lr, rho) -> Optimizer:
     opt = spec.make_optimizer(lr, rho, **spec.factory_options)
     if not isinstance(opt, Optimizer):
         raise TypeError(f"make_optimizer must return an Optimizer, got {opt!r}")
+    check_rows_honoured(opt, lr, rho)
     return opt
+
+
+def check_rows_honoured(opt: Optimizer, lr, rho) -> None:
+    r"""``make_optimizer(lr, rho)`` must return an optimizer with exactly these per-row
+    :math:`\eta` and :math:`\rho` (else every row would run at other values than the
+    result's labels say)."""
+    for name, want in (("lr", lr), ("rho", rho)):
+        got = getattr(opt, name)
+        try:
+            same = np.array_equal(np.broadcast_to(np.asarray(got, dtype=np.float64),
+                                                  want.shape), want)
+        except ValueError:
+            same = False
+        if not same:
+            raise ValueError(f"make_optimizer must build the optimizer with the {name} it is "
+                             f"given (one value per row); it was given {name}="
+                             f"{np.asarray(want).tolist()[:4]}… and returned {name}="
+                             f"{np.asarray(got).tolist()!s:.60}")
+
+
+#: Iterates at the end of a run whose loss ratios give a row's ``growth``.
+GROWTH_WINDOW = 10
+
+
+def _record_tail(tail, f, W, rows, j) -> None:
+    """Loss of the batch's iterates ``W`` (chunk rows ``rows``) as entry ``j`` of the window."""
+    if 0 <= j < tail.shape[0]:
+        tail[j, rows] = f.loss(W)
+
+
+def _growth(tail) -> np.ndarray:
+    """Per row, the smallest loss ratio :math:`f(w_{t+1})/f(w_t)` over the window; NaN if
+    the window is empty or any of its losses is not positive and finite."""
+    if tail.shape[0] < 2:
+        return np.full(tail.shape[1], np.nan)
+    ok = np.all(np.isfinite(tail) & (tail > 0), axis=0)
+    ratios = tail[1:] / np.where(tail[:-1] > 0, tail[:-1], 1.0)
+    return np.where(ok, ratios.min(axis=0), np.nan)
 
 
 def run_chunk(spec: ChunkSpec, lr, rho, seed_pos, w0_table, seed_values) -> dict:
@@ -67,7 +106,6 @@ def run_chunk(spec: ChunkSpec, lr, rho, seed_pos, w0_table, seed_values) -> dict
     tol = spec.grad_tol
     div2 = spec.divergence_norm**2
     s = spec.saddle
-    esc2 = spec.escape_radius**2
     trap2 = spec.trap_radius**2
     tables = None
     if spec.batch_size is not None:  # the minibatch indices of every seed: (n_seed, T, b)
@@ -78,16 +116,27 @@ def run_chunk(spec: ChunkSpec, lr, rho, seed_pos, w0_table, seed_values) -> dict
     beta = _gradient_lipschitz(f) if conv and tables is not None else None
     bound = np.full(B, -np.inf)
     row_steps = 0
+    w_start = spec.steps - min(GROWTH_WINDOW, spec.steps)  # first iterate of the window
+    tail = np.full((spec.steps - w_start + 1, B), np.nan)
+    if s is not None:  # how rows leave the escape ball: f(s), positive-curvature basis
+        watch = _SaddleWatch(f, s, spec.escape_radius, B)
 
     def finish(mask, src, code, step):
-        idx = rows[mask]
-        final_w[idx] = src[mask]
-        if code == Outcome.CONVERGED and s is not None:
-            near = _sq_dist(src[mask], s) <= trap2
-            outcome[idx] = np.where(near, Outcome.TRAPPED, Outcome.CONVERGED)
-        else:
-            outcome[idx] = code
+        idx, src = rows[mask], src[mask]
+        final_w[idx] = src
+        outcome[idx] = code
         event[idx] = step
+        if s is None:
+            return
+        if code == Outcome.CONVERGED:
+            near = _sq_dist(src, s) <= trap2
+            outcome[idx[near]] = Outcome.TRAPPED
+        left = watch.exit_step[mask] >= 0
+        if left.any():  # a row that left the ball: escaped or diverged, decided now
+            esc = watch.escaped(mask, src, code == Outcome.DIVERGED)[left]
+            outcome[idx[left]] = np.where(esc, Outcome.ESCAPED, Outcome.DIVERGED)
+            keep = esc | (code != Outcome.DIVERGED)  # a blow-up keeps its own step
+            event[idx[left]] = np.where(keep, watch.exit_step[mask][left], step)
 
     # Finished rows are marked dead and compacted away once they are 1/8 of the batch (not at
     # every event: compaction copies every per-row array). Dead rows still in the batch keep
@@ -95,18 +144,17 @@ def run_chunk(spec: ChunkSpec, lr, rho, seed_pos, w0_table, seed_values) -> dict
     alive = np.ones(B, dtype=bool)
     n_dead = 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        if s is not None:  # a start already outside the escape radius has escaped at step 0
-            out = _sq_dist(W, s) > esc2
-            if out.any():
-                finish(out, W, Outcome.ESCAPED, 0)
-                alive &= ~out
-                n_dead = int(out.sum())
+        if s is not None:  # a start already outside the escape ball has left it at step 0
+            watch.start(W)
+        _record_tail(tail, f, W, rows, -w_start)
         for t in range(spec.steps):
             if n_dead and n_dead * 8 >= rows.size:  # compact: drop the dead rows
                 W = np.asarray(W[alive], order=layout)
                 rows, count, bound = rows[alive], count[alive], bound[alive]
                 if tables is not None:
                     pos = pos[alive]
+                if s is not None:
+                    watch.take(alive)
                 buf = state.momentum_buffer
                 state = state._replace(momentum_buffer=None if buf is None else buf[alive])
                 opt = opt.take(alive)
@@ -146,30 +194,99 @@ def run_chunk(spec: ChunkSpec, lr, rho, seed_pos, w0_table, seed_values) -> dict
                     finish(bad, W, Outcome.DIVERGED, t + 1)
                     alive &= ~bad
                     n_dead += int(bad.sum())
-            if s is not None:
-                out = _sq_dist(W_new, s) > esc2
-                if out.any():
-                    out &= alive
-                    if out.any():
-                        finish(out, W_new, Outcome.ESCAPED, t + 1)
-                        alive &= ~out
-                        n_dead += int(out.sum())
+            if s is not None:  # rows keep running after they leave the ball (see sweep)
+                watch.observe(W_new, t + 1, alive)
             W = W_new
-        rows, W, count = rows[alive], W[alive], count[alive]
-        final_w[rows] = W
+            _record_tail(tail, f, W, rows, t + 1 - w_start)
+        done = rows[alive]
+        final_w[done] = W[alive]
         loss = f.loss(final_w)
         gnorm = row_norm(f.grad(final_w))[:, 0]
-        if rows.size:
-            last = gnorm[rows]
+        if done.size:
+            last = gnorm[done]
             if conv:  # the patience window may close at the last iterate w_T
-                hit = (count + 1) * (last <= tol) >= spec.patience
-                outcome[rows[hit]] = Outcome.CONVERGED
-                event[rows[hit]] = spec.steps
+                hit = (count[alive] + 1) * (last <= tol) >= spec.patience
+                outcome[done[hit]] = Outcome.CONVERGED
+                event[done[hit]] = spec.steps
             if s is not None:
-                near = _sq_dist(W, s) <= trap2
-                outcome[rows[near]] = Outcome.TRAPPED
+                near = _sq_dist(W[alive], s) <= trap2
+                outcome[done[near]] = Outcome.TRAPPED
+                left = watch.exit_step[alive] >= 0
+                if left.any():  # rows that left the ball and ran to the end
+                    esc = watch.escaped(alive, W[alive])[left]
+                    outcome[done[left]] = np.where(esc, Outcome.ESCAPED, Outcome.DIVERGED)
+                    event[done[left]] = watch.exit_step[alive][left]
+        growth = np.full(B, np.nan)
+        growth[done] = _growth(tail[:, done])
     return {"outcome": outcome, "event_step": event, "final_loss": np.asarray(loss),
-            "final_grad_norm": gnorm, "final_w": final_w, "row_steps": np.int64(row_steps)}
+            "final_grad_norm": gnorm, "final_w": final_w, "growth": growth,
+            "row_steps": np.int64(row_steps)}
+
+
+class _SaddleWatch:
+    r"""Per-row record of how a row leaves the escape ball around the saddle :math:`s`.
+
+    For the active rows of a chunk (compacted with them): the step at which a row first
+    left the ball (``exit_step``, -1 while inside), whether it left downhill
+    (:math:`f(w) < f(s)`, finite), and, along every positive-curvature eigenvector
+    :math:`v_j` of :math:`\nabla^2 f(s)`, the component :math:`u_j = v_j^\top(w - s)` and
+    the number of consecutive updates in which :math:`u_j` changed sign and grew in
+    magnitude (an oscillation of growing amplitude: how a gradient step blows up along
+    positive curvature, where every rule's multiplier is below 1).
+    """
+
+    GROWING_FLIPS = 3  # consecutive sign changes with growth that make a blow-up
+
+    def __init__(self, landscape, s, radius, n):
+        self.f, self.s, self.radius = landscape, s, radius
+        self.level = float(np.asarray(landscape.loss(s[None, :]))[0])  # f(s)
+        lam, vec = np.linalg.eigh(np.asarray(landscape.hessian(s), dtype=np.float64))
+        # positive curvature beyond rounding of the Hessian's eigenvalues
+        self.V = vec[:, lam > 1e-12 * max(1.0, float(np.abs(lam).max()))]
+        self.exit_step = np.full(n, -1, dtype=np.int64)
+        self.down = np.zeros(n, dtype=bool)
+        self.flips = np.zeros((n, self.V.shape[1]), dtype=np.int64)
+        self.u = np.zeros((n, self.V.shape[1]))
+
+    def _components(self, W):
+        return np.einsum("bi,ij->bj", W - self.s, self.V)  # row-local: bits independent of B
+
+    def start(self, W):
+        self.u = self._components(W)
+        out = _sq_dist(W, self.s) > self.radius**2
+        self._leave(out, W, 0)
+
+    def _leave(self, out, W, step):
+        if out.any():
+            self.exit_step[out] = step
+            self.down[out] = np.asarray(self.f.loss(W[out])) < self.level  # NaN: False
+
+    def observe(self, W_new, step, alive):
+        """Record the update to ``W_new`` (``step`` updates applied) of the ``alive`` rows."""
+        u = self._components(W_new)
+        grew = (u * self.u < 0) & (np.abs(u) > np.abs(self.u))
+        self.flips = (self.flips + 1) * grew
+        self.u = u
+        out = (self.exit_step < 0) & alive & (_sq_dist(W_new, self.s) > self.radius**2)
+        self._leave(out, W_new, step)
+
+    def escaped(self, mask, W_last, blew_up=False):
+        """For the rows ``mask`` that left the ball, ending at ``W_last``: escaped or not.
+
+        ``blew_up``: the rows' next update left ``divergence_norm``; then any growing
+        oscillation along positive curvature counts, else only one already beyond the
+        escape radius (a bounded oscillation, e.g. SAM's 2-cycle, grows to its amplitude).
+        """
+        growing = self.flips[mask] >= self.GROWING_FLIPS
+        if not blew_up:
+            growing &= np.abs(self.u[mask]) > self.radius
+        blowup = growing.any(axis=1)
+        below = np.asarray(self.f.loss(W_last)) < self.level  # NaN: False
+        return self.down[mask] & below & ~blowup
+
+    def take(self, keep):
+        for name in ("exit_step", "down", "flips", "u"):
+            setattr(self, name, getattr(self, name)[keep])
 
 
 def _layout(landscape) -> str:

@@ -1,0 +1,367 @@
+r"""Claims on the learning-rate regime of linear models: C14a (stability), C14b (risk) and
+C18 (one example per step).
+
+The measurements come from :mod:`ssam_theory.regime` and :mod:`ssam_theory.single_example`;
+the verdicts, with their statistics (paired one-sided tests from ``scipy.stats``, Holm's
+correction, confidence intervals), are decided here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from ..data import TIGHT
+from ..regime import RegimeConfig, departure_factor, regime_experiment
+from ..single_example import single_example_gap
+from ._base import Result, Row, Rules
+
+ALPHA = 0.05  # family-wise error rate of every Holm-corrected family below
+_CACHE: dict = {}
+
+
+def experiment(config: RegimeConfig) -> dict:
+    """The runs behind C14a and C14b for ``config`` with the package's own rules
+    (:func:`ssam_theory.regime.regime_experiment`, computed once and shared)."""
+    return _runs(config, None)
+
+
+def _runs(config: RegimeConfig, rules: Rules | None):
+    """The experiment of C14a and C14b, run once per config for the package's own rules."""
+    if rules is not None:
+        return regime_experiment(config, rules)
+    if config not in _CACHE:
+        _CACHE.clear()
+        _CACHE[config] = regime_experiment(config)
+    return _CACHE[config]
+
+
+def holm(p) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values (monotone, capped at 1)."""
+    p = np.asarray(p, dtype=float)
+    order = np.argsort(p)
+    adj = np.maximum.accumulate((p.size - np.arange(p.size)) * p[order])
+    out = np.empty_like(p)
+    out[order] = np.minimum(adj, 1.0)
+    return out
+
+
+def _wilcoxon_less(d) -> float:
+    """One-sided Wilcoxon signed-rank p-value for median(d) < 0 (zeros dropped)."""
+    d = np.asarray(d, dtype=float)
+    d = d[d != 0]
+    if d.size == 0:
+        return 1.0
+    exact = d.size <= 25 and np.unique(np.abs(d)).size == d.size
+    return float(stats.wilcoxon(d, alternative="less",
+                                method="exact" if exact else "approx").pvalue)
+
+
+def _t_ci(d):
+    """Mean of d and its 95% t confidence interval."""
+    d = np.asarray(d, dtype=float)
+    m = float(d.mean())
+    # a diverged run enters as ±1e300: no finite interval then
+    if d.size < 2 or not np.all(np.abs(d) < 1e150):
+        return m, (m, m) if d.size < 2 else (np.nan, np.nan)
+    h = float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))
+    return m, (m - h, m + h)
+
+
+def _u(x, unit) -> str:
+    return "∞" if not np.isfinite(x) else f"{x / unit:.3g}"
+
+
+def _config(quick, config):
+    return config or (RegimeConfig.quick() if quick else RegimeConfig.full())
+
+
+# ------------------------------------------------------------------------------------ C14a
+
+def check_c14a(quick: bool = True, rules: Rules | None = None,
+               config: RegimeConfig | None = None) -> Result:
+    r"""C14a [paper, central claim; stability reading]: SSAM's stable regime extends USAM's.
+
+    On each data set (:func:`ssam_theory.regime.regime_runs`: coupled runs on :math:`S`,
+    :math:`S'`, minibatches of :math:`b`, :math:`\beta` the largest minibatch smoothness
+    used, :math:`\rho\beta` fixed, many seeds):
+
+    1. **Bound below the condition** (must hold): SGD for :math:`\eta \le 2/\beta` and USAM
+       for :math:`\eta \le 2/(\beta(1+\rho\beta))` keep
+       :math:`\delta_t \le 2\eta L(1+\rho\beta)\sum m_\tau/b` at every t on every seed
+       (``theory.usam_stability_bound``, derived there; :math:`\rho = 0` for SGD).
+    2. **Departure**: a seed has departed at :math:`\eta` when its run is unstable (least
+       squares: diverged, growth exponent > 0; logistic: :math:`\eta\kappa \ge 2` along the
+       run) or, where SGD is stable, :math:`\delta_T(\text{rule})/\delta_T(\text{SGD})` lies
+       outside :math:`[1/c, c]`, :math:`c = 1 + \rho\beta`
+       (:func:`~ssam_theory.regime.departure_factor`). A rule's departure point is the first
+       grid :math:`\eta` where most seeds have departed.
+    3. **Clearly above**: at USAM's departure point most SSAM seeds have not departed, and the
+       paired discordant seeds favour SSAM (exact one-sided sign test, Holm over the data
+       sets where USAM departs, level 0.05).
+
+    Verdict: ``violated`` if a bound of 1 is broken, or on a data set USAM departs and SSAM is
+    not clearly above, or SSAM departs where USAM does not; ``holds`` if SSAM is clearly above
+    on every data set where USAM departs (at least one); ``inconclusive`` if neither departs
+    anywhere in the :math:`\eta` range (premise absent).
+
+    Args:
+        quick: :meth:`RegimeConfig.quick` or :meth:`RegimeConfig.full`.
+        rules: injected rule factories ``{name: factory}``.
+        config: explicit settings instead of a preset.
+
+    Returns:
+        A :class:`Result` with one row per data set.
+    """
+    config = _config(quick, config)
+    runs = _runs(config, rules)
+    c = departure_factor(config.rho_beta)
+    ev = {"c": c, "rho_beta": config.rho_beta, "batch_size": config.batch_size,
+          "steps": config.steps, "seeds": config.seeds, "datasets": {}}
+    bound_fail, tests = None, {}
+    for name, r in runs.items():
+        dep = r.departed(c)
+        edge, unstable = r.edge(dep), r.edge(r.unstable())
+        iu, iss = r.rules.index("usam"), r.rules.index("ssam")
+        ok = r.respects_bound()
+        for rule in ("sgd", "usam"):
+            below = r.lrs <= r.condition(rule) * (1 + 1e-12)  # grid points at the condition
+            bad = np.argwhere(~ok[r.rules.index(rule)][below])
+            if bad.size and bound_fail is None:
+                e, s = bad[0]
+                bound_fail = {"dataset": name, "rule": rule, "lr_over_unit":
+                              float(r.lrs[below][e] / r.unit), "seed": int(s)}
+        info = {k: r.dataset[k] for k in ("n", "d", "beta", "beta_example", "L")}
+        info.update(beta_batch=r.beta, batch_size=r.batch_size, unit=r.unit, rho=r.rho,
+                    usam_condition_over_unit=r.usam_condition / r.unit,
+                    lr_over_unit=(r.lrs / r.unit).tolist(), pair=list(r.pair),
+                    informative_seeds=int(r.informative().sum()),
+                    bound_respected={x: bool(ok[r.rules.index(x)][
+                        r.lrs <= r.condition(x) * (1 + 1e-12)].all()) for x in ("sgd", "usam")},
+                    departure_over_unit={x: [float(y / r.unit) for y in edge[i]]
+                                         for i, x in enumerate(r.rules)},
+                    unstable_over_unit={x: [float(y / r.unit) for y in unstable[i]]
+                                        for i, x in enumerate(r.rules)},
+                    median_ratio={x: np.nanmedian(np.where(np.isnan(r.ratio()[i]), np.inf,
+                                                           r.ratio()[i]), axis=-1).tolist()
+                                  for i, x in enumerate(r.rules)})
+        u_dep, s_dep = np.isfinite(edge[iu, 1]), np.isfinite(edge[iss, 1])
+        if u_dep:
+            e = int(np.flatnonzero(r.lrs == edge[iu, 1])[0])
+            n10 = int((dep[iu, e] & ~dep[iss, e]).sum())
+            n01 = int((dep[iss, e] & ~dep[iu, e]).sum())
+            p = (float(stats.binomtest(n10, n10 + n01, 0.5, alternative="greater").pvalue)
+                 if n10 + n01 else 1.0)
+            tests[name] = p
+            info.update(sign_test={"usam_only": n10, "ssam_only": n01, "p": p},
+                        ssam_inside_at_usam_departure=bool(dep[iss, e].mean() <= 0.5))
+        info["status"] = ("no departure" if not (u_dep or s_dep) else
+                          "ssam departs, usam not" if not u_dep else None)
+        ev["datasets"][name] = info
+    adj = dict(zip(tests, holm(list(tests.values())))) if tests else {}
+    rows, bad_sets, good_sets = [], [], []
+    for name, info in ev["datasets"].items():
+        if name in adj:
+            clear = info["ssam_inside_at_usam_departure"] and adj[name] < ALPHA
+            info["sign_test"]["p_holm"] = float(adj[name])
+            info["status"] = "ssam clearly above" if clear else "ssam not clearly above"
+        (good_sets if info["status"] == "ssam clearly above" else
+         bad_sets if info["status"] != "no departure" else []).append(name)
+        du, ds_ = info["departure_over_unit"]["usam"], info["departure_over_unit"]["ssam"]
+        vu, vs = info["unstable_over_unit"]["usam"], info["unstable_over_unit"]["ssam"]
+        rows.append(Row(
+            f"{name} (n={info['n']}, d={info['d']}, b={info['batch_size']}, "
+            f"β={info['beta_batch']:.3g})",
+            f"USAM bound holds ≤ {info['usam_condition_over_unit']:.3g}; SSAM departs above "
+            f"USAM (η/(2/β))",
+            f"departure USAM {du[0]:.3g}–{du[1]:.3g}, SSAM {ds_[0]:.3g}–{ds_[1]:.3g}; "
+            f"unstable USAM {vu[0]:.3g}–{vu[1]:.3g}, SSAM {vs[0]:.3g}–{vs[1]:.3g}; "
+            f"{info['status']}",
+            None if info["status"] == "no departure" else info["status"] == "ssam clearly above"))
+    if bound_fail is not None:
+        verdict = "violated"
+        ev["counterexample"] = {"part": "bound below the condition", **bound_fail}
+    elif bad_sets:
+        verdict = "violated"
+        ev["counterexample"] = {"part": "departure", "dataset": bad_sets[0],
+                                **ev["datasets"][bad_sets[0]]["departure_over_unit"]}
+    elif good_sets:
+        verdict = "holds"
+    else:
+        verdict = "inconclusive"
+        ev["reason"] = "no rule departs from SGD's stability in the η range (premise absent)"
+    t = ev["datasets"].get(TIGHT)
+    key = (f"tight set: USAM departs {t['departure_over_unit']['usam'][1]:.3g}, SSAM "
+           f"{t['departure_over_unit']['ssam'][1]:.3g} (×2/β; cond. "
+           f"{t['usam_condition_over_unit']:.3g})" if t else rows[0].measured[:80])
+    predicted = (f"δ_t ≤ 2ηL(1+ρβ)Σm/b below 2/(β(1+ρβ)) (USAM) and 2/β (SGD); SSAM's departure "
+                 f"from δ_T(SGD) (band ×{c:.3g}) or stability lies clearly above USAM's")
+    measured = "; ".join(f"{row.setting.split(' ')[0]}: {row.measured}" for row in rows)
+    return Result(predicted, measured, verdict, ev, key=key[:80], rows=rows)
+
+
+# ------------------------------------------------------------------------------------ C14b
+
+def check_c14b(quick: bool = True, rules: Rules | None = None,
+               config: RegimeConfig | None = None) -> Result:
+    r"""C14b [paper, central claim; risk reading]: SAM beats SGD in test risk only in a
+    limited learning-rate range; SSAM's range reaches higher.
+
+    The runs of C14a on the four data sets (not the tight one). Every cell (data set, rule,
+    :math:`\eta`): the paired differences over seeds of the test loss at :math:`w_T` (rule
+    minus SGD; a diverged run counts as larger than any finite loss), a one-sided Wilcoxon
+    signed-rank test (rule < SGD), the mean difference with its 95% t interval, Holm's
+    correction over all cells. The test risk is reported split into optimization error
+    :math:`f_S(w_T) - \min f_S` and generalization gap.
+
+    Verdict: ``inconclusive`` if neither USAM nor SSAM beats SGD in any cell (premise absent);
+    else ``holds`` if on every data set where one of them wins the highest winning
+    :math:`\eta` of SSAM exceeds USAM's (0 when USAM never wins), ``violated`` otherwise.
+
+    Args:
+        quick, rules, config: as in :func:`check_c14a`.
+
+    Returns:
+        A :class:`Result` with one row per data set.
+    """
+    config = _config(quick, config)
+    runs = {k: r for k, r in _runs(config, rules).items() if k != TIGHT}
+    cells, ev = [], {"alpha": ALPHA, "seeds": config.seeds, "datasets": {}}
+    for name, r in runs.items():
+        j = r.rules.index("sgd")
+        big = np.where(np.isfinite(r.test_loss), r.test_loss, 1e300)
+        info = {k: r.dataset[k] for k in ("n", "d", "beta", "beta_example", "L")}
+        info.update(beta_batch=r.beta, lr_over_unit=(r.lrs / r.unit).tolist(),
+                    min_train_loss=r.min_train_loss, rules={})
+        for i, rule in enumerate(r.rules):
+            d = {"test": [], "opt_error": [], "gen_gap": [], "diff": [], "diff_ci": [], "p": []}
+            for e in range(r.lrs.size):
+                for k, x in (("test", r.test_loss), ("opt_error", r.opt_error()),
+                             ("gen_gap", r.gen_gap())):
+                    d[k].append(_t_ci(x[i, e]))
+                if rule != "sgd":
+                    m, ci = _t_ci(big[i, e] - big[j, e])
+                    d["diff"].append(m)
+                    d["diff_ci"].append(ci)
+                    d["p"].append(_wilcoxon_less(big[i, e] - big[j, e]))
+                    cells.append((name, rule, e))
+            info["rules"][rule] = d
+        ev["datasets"][name] = info
+    adj = holm([ev["datasets"][n]["rules"][ru]["p"][e] for n, ru, e in cells])
+    for (n, ru, _e), p in zip(cells, adj):
+        ev["datasets"][n]["rules"][ru].setdefault("p_holm", []).append(float(p))
+    rows, wins_any, bad = [], False, []
+    for name, info in ev["datasets"].items():
+        r = runs[name]
+        top = {}
+        for rule in r.rules:
+            if rule == "sgd":
+                continue
+            w = np.asarray(info["rules"][rule]["p_holm"]) < ALPHA
+            info["rules"][rule]["beats_sgd"] = w.tolist()
+            top[rule] = float(r.lrs[w].max() / r.unit) if w.any() else 0.0
+        info["top_win_over_unit"] = top
+        wins_any |= any(top.values())
+        if top["usam"] or top["ssam"]:
+            ok = top["ssam"] > top["usam"]
+            bad += [] if ok else [name]
+        else:
+            ok = None
+        rows.append(Row(f"{name} (n={info['n']}, d={info['d']})",
+                        "SSAM's highest winning η above USAM's",
+                        "highest η/(2/β) beating SGD: " + ", ".join(
+                            f"{k.upper()} {'none' if not x else f'{x:.3g}'}"
+                            for k, x in top.items()), ok))
+    n_usam_ssam = sum(any(ev["datasets"][n]["rules"][x]["beats_sgd"]) for n in runs
+                      for x in ("usam", "ssam"))
+    if n_usam_ssam == 0:
+        verdict = "inconclusive"
+        ev["reason"] = ("neither USAM nor SSAM beats SGD beyond noise in any cell (premise "
+                        "absent)" + ("; SAM/NSSAM do somewhere" if wins_any else ""))
+    elif bad:
+        verdict = "violated"
+        ev["counterexample"] = {"dataset": bad[0], **ev["datasets"][bad[0]]["top_win_over_unit"]}
+    else:
+        verdict = "holds"
+    predicted = ("USAM's test-risk advantage over SGD confined to small η; SSAM's reaches "
+                 f"higher (Holm over {len(cells)} cells, α = {ALPHA})")
+    measured = "; ".join(f"{row.setting.split(' ')[0]}: {row.measured.split(': ')[1]}"
+                         for row in rows)
+    tops = [ev["datasets"][n]["top_win_over_unit"] for n in runs]
+    key = (f"beats SGD up to η/(2/β): USAM {max(t['usam'] for t in tops):.3g}, SSAM "
+           f"{max(t['ssam'] for t in tops):.3g} (0 = nowhere)")
+    return Result(predicted, measured, verdict, ev, key=key, rows=rows)
+
+
+# ------------------------------------------------------------------------------------- C18
+
+# Each step adds rounding of a few ulps of ‖w‖; all runs contract (η at half of USAM's
+# per-example condition), so over T = 200 steps the relative distance stays ≲ T·1e-16 = 2e-14.
+# 1e-12 leaves a margin of 50 and still flags any real difference (γ off by 1e-6 gives ~1e-7).
+C18_TOL = 1e-12
+
+
+def check_c18(quick: bool = True, rules: Rules | None = None,
+              steps: int | None = None) -> Result:
+    r"""C18 [derived]: with one example per step on a linear model, SSAM and NSSAM are SGD and
+    USAM on least squares is SGD with step :math:`\eta(1+\rho\|x_i\|^2)`.
+
+    Derivation. The per-example loss is :math:`\ell_i(w) = \phi_i(x_i^\top w)` (least squares
+    :math:`\phi_i(s) = (s - y_i)^2/2`, logistic :math:`\log(1 + e^{-y_i s})`, no ℓ2 term), so
+    :math:`g = \nabla\ell_i(w) = \phi_i'(x_i^\top w)\,x_i` is parallel to :math:`x_i`, and so is
+    every perturbation :math:`e = c\,g` (:math:`c = \rho` or :math:`\rho/\|g\|`): then
+    :math:`\tilde g = \phi_i'(x_i^\top w + c\,\phi_i'\|x_i\|^2)\,x_i`. As :math:`\phi_i` is
+    convex, :math:`\phi_i'` is non-decreasing, so :math:`\phi_i'(s + c\phi_i'(s)\|x_i\|^2)`
+    has the sign of :math:`\phi_i'(s)` (or is 0 only with it): :math:`\tilde g = a\,g`,
+    :math:`a > 0`, and :math:`\gamma\tilde g = (\|g\|/\|\tilde g\|)\tilde g = g`. Where
+    :math:`g = 0` the perturbation is 0 and :math:`\gamma = 1`: again :math:`g`. For least
+    squares :math:`\phi_i'' = 1`, :math:`\tilde g = (1 + \rho\|x_i\|^2)g` for USAM
+    (``theory.usam_example_lr``). Exact in real arithmetic; measured to rounding error.
+
+    Checked on the four data sets (:func:`ssam_theory.single_example.single_example_gap`):
+    ``holds`` if every distance stays below ``C18_TOL`` (relative to the trajectory's scale),
+    ``violated`` otherwise, ``inconclusive`` if the runs did not move (trivial identity).
+
+    Args:
+        quick: 200 steps (quick) or 1000.
+        rules: injected rule factories ``{name: factory}``.
+        steps: explicit number of steps.
+
+    Returns:
+        A :class:`Result` with one row per data set and identity.
+    """
+    from ..data import DATASETS, load
+
+    steps = steps or (200 if quick else 1000)
+    rows, ev, worst, counter, moved = [], {"tolerance": C18_TOL, "steps": steps,
+                                            "datasets": {}}, 0.0, None, 0.0
+    for name in DATASETS:
+        ds = load(name)
+        gap = single_example_gap(ds, rules, steps=steps)
+        moved = max(moved, gap.pop("moved"))
+        ev["datasets"][name] = {k: float(g.max()) for k, g in gap.items()}
+        for rule, g in gap.items():
+            m = float(g.max())
+            worst = max(worst, m)
+            twin = "SGD at η(1+ρ‖xᵢ‖²)" if rule == "usam" else "SGD"
+            ok = m <= C18_TOL
+            if not ok and counter is None:
+                counter = {"dataset": name, "rule": rule, "relative_distance": m,
+                           "step": int(np.argmax(g > C18_TOL))}
+            rows.append(Row(f"{name}, {rule} (b = 1)", f"= {twin} (≤ {C18_TOL:g})",
+                            f"max relative distance {m:.2g}", ok))
+    ev["moved"] = moved
+    if moved == 0.0:
+        verdict = "inconclusive"
+        ev["reason"] = "the runs did not move: the identity is trivial"
+    elif counter is not None:
+        verdict = "violated"
+        ev["counterexample"] = counter
+    else:
+        verdict = "holds"
+    predicted = ("b = 1, linear model: SSAM, NSSAM = SGD; USAM (least squares) = SGD with step "
+                 "η(1+ρ‖xᵢ‖²); exact")
+    measured = (f"largest relative distance over {len(rows)} whole trajectories "
+                f"({steps} steps): {worst:.2g}")
+    return Result(predicted, measured, verdict, ev, key=f"max relative distance {worst:.2g}",
+                  rows=rows)
