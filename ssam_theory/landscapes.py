@@ -282,10 +282,15 @@ class _DataLandscape(Landscape):
             out[rows] = self._grad_block(W[rows], Xg, yg, False)
         return out
 
-    def _plan(self, W, idx):
+    def _minibatch(self, W, idx):
+        """``(Xb, yb)``: the examples ``idx`` gathered, ``(b, d)`` or ``(B, b, d)``."""
+        plan = self._plan(W, idx, group=False)
+        return plan[1], plan[2]
+
+    def _plan(self, W, idx, group: bool = True):
         """How to evaluate the minibatch ``idx``: ``("gathered", Xb, yb)`` or
-        ``("grouped", [(rows, Xg, yg), ...])`` (minibatches of 8 or more examples, groups of
-        32 or more rows on average: below that, gathering is faster).
+        ``("grouped", [(rows, Xg, yg), ...])`` (with ``group``, for minibatches of 8 or more
+        examples and groups of 32 or more rows on average: below that, gathering is faster).
 
         Both gradients of a SAM-family step use the same minibatch, so the last plan is kept
         and reused when the indices are equal (compared by value, so a caller's reuse of one
@@ -295,11 +300,11 @@ class _DataLandscape(Landscape):
         mine = last is not None and last[0]() is self
         if (mine and np.shape(idx) == last[1].shape
                 and (last[1].ndim == 1 or (W.ndim == 2 and W.shape[0] == last[1].shape[0]))
-                and np.array_equal(idx, last[1])):
+                and np.array_equal(idx, last[1]) and (group or last[2][0] == "gathered")):
             return last[2]
         idx = _check_minibatch(W, idx, self.n, self.dim)
         plan, groups = None, None
-        if idx.ndim == 2 and idx.shape[1] >= 8 and idx.shape[0] >= 32:  # measured break-even
+        if group and idx.ndim == 2 and idx.shape[1] >= 8 and idx.shape[0] >= 32:
             groups = _products.row_groups(idx, last[3] if mine else None)
             if groups is not None and 32 * len(groups[0]) <= idx.shape[0]:
                 plan = ("grouped", [(_products.as_slice(rows), self.X[idx[i]], self.y[idx[i]])
