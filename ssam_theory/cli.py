@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -25,23 +26,67 @@ from .reproduce import NOTEBOOKS
 # ---- check
 
 
+_JSON_FIELDS = """\
+JSON (--json): a list with one object per claim, in registry order:
+  id, title          claim id (C01, C11a, ...) and a few words
+  statement          the claim, LaTeX in $...$
+  source, tag        where it comes from; tag is classical|derived|peer|paper|observed
+  setting            where it is checked
+  verdict            holds | violated | inconclusive
+  key                the one key number, predicted vs measured (<= 80 characters)
+  predicted, measured  the check's prose, numbers of this run
+  rows               [{setting, predicted, measured, passes}]: one per setting checked;
+                     passes is true/false, or null for a row that only reports
+  evidence           numbers behind the verdict; evidence.counterexample when violated,
+                     evidence.reason when inconclusive
+  check              the function that computed it (module.function)
+  formulas           the ssam_theory.theory functions behind the prediction
+  seconds            wall time of the check
+"""
+
+
 def _add_check(subparsers) -> None:
     p = subparsers.add_parser(
         "check", help="run the claims registry and print the verdicts",
-        description="Derive, trace and check every claim of the registry. Exit code 0 whatever "
-                    "the verdicts (a violated claim is a result); nonzero on errors.")
-    p.add_argument("--quick", action="store_true", help="quick settings (≤ 60 s)")
-    p.add_argument("--json", action="store_true", help="print a JSON list of results")
+        description="Derive, trace and check every claim of the registry; print one line per "
+                    "claim (id, verdict, key number, seconds). Exit code 0 whatever the "
+                    "verdicts (a violated claim is a result); nonzero on errors.",
+        epilog=_JSON_FIELDS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="quick settings (seconds)")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list of records (fields below)")
     p.add_argument("--markdown", action="store_true", help="print the Markdown claims table")
     p.add_argument("--only", default=None, metavar="IDS",
                    help="comma-separated claim ids, e.g. C04,C05")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="claims checked at the same time, in worker processes (default: 1)")
     p.set_defaults(func=_check_main)
 
 
+def _run_timed(ids, quick: bool, jobs: int):
+    """``[(claim, result, seconds)]`` in registry order, ``jobs`` worker processes."""
+    from .claims import REGISTRY, by_id
+    from .claims.report import run_one
+
+    ids = [c.id for c in REGISTRY] if ids is None else [c.id for c in REGISTRY if c.id in ids]
+    if jobs == 1:
+        return [(by_id(i), *run_one(i, quick)) for i in ids]
+    import concurrent.futures as cf
+    import multiprocessing
+
+    with cf.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
+        futures = [ex.submit(run_one, i, quick) for i in ids]
+        return [(by_id(i), *f.result()) for i, f in zip(ids, futures)]
+
+
 def _check_main(args) -> int:
-    from .claims import REGISTRY, as_records, by_id, markdown_table, run_checks
+    from .claims import as_records, by_id, markdown_table
+    from .claims.report import terminal_table
 
     ids = None
+    if args.jobs < 1:
+        print(f"ssam-theory check: error: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
+        return 2
     if args.only is not None:
         ids = [s.strip().upper() for s in args.only.split(",") if s.strip()]
         if not ids:
@@ -49,29 +94,25 @@ def _check_main(args) -> int:
                   f"--only C04,C05)", file=sys.stderr)
             return 2
         try:
-            for i in ids:
-                by_id(i)
+            ids = [by_id(i).id for i in ids]
         except ValueError as err:
             print(f"ssam-theory check: error: {err}", file=sys.stderr)
             return 2
     t0 = time.perf_counter()
-    results = run_checks(ids, quick=args.quick)
+    timed = _run_timed(ids, args.quick, args.jobs)
     elapsed = time.perf_counter() - t0
+    results = [(c, r) for c, r, _ in timed]
     if args.json:
-        json.dump(as_records(results), sys.stdout, indent=1, ensure_ascii=False)
+        recs = as_records(results, {c.id: t for c, _, t in timed})
+        json.dump(recs, sys.stdout, indent=1, ensure_ascii=False)
         print()
     elif args.markdown:
         sys.stdout.write(markdown_table(results))
     else:
-        w = max(len(c.title) for c in REGISTRY)
-        for c, r in results:
-            print(f"{c.id}  {c.title:<{w}}  [{r.verdict}]")
-            print(f"      predicted: {r.predicted}")
-            print(f"      measured:  {r.measured}")
-        counts = {v: sum(r.verdict == v for _, r in results)
-                  for v in ("holds", "violated", "inconclusive")}
-        print(f"{len(results)} claims in {elapsed:.1f} s ({'quick' if args.quick else 'full'}): "
-              + ", ".join(f"{n} {v}" for v, n in counts.items()))
+        width = max(100, shutil.get_terminal_size((120, 24)).columns)
+        print(terminal_table(as_records(results, {c.id: t for c, _, t in timed}), width))
+        print(f"{'quick' if args.quick else 'full'} checks, {elapsed:.1f} s; details: "
+              f"ssam-theory check --json, or the report of ssam-theory reproduce")
     return 0
 
 
@@ -327,10 +368,14 @@ def _reproduce_main(args: argparse.Namespace) -> int:
     from .reproduce import reproduce
 
     check_output_dir("--out", args.out)
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise CliError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.claim_workers < 0:
+        raise CliError(f"--claim-workers must be >= 0, got {args.claim_workers}")
     result = reproduce(out=args.out, quick=args.quick, notebooks=args.notebook or None,
-                       jobs=args.jobs, claims=not args.no_claims)
+                       jobs=args.jobs, claims=not args.no_claims,
+                       update_readme=args.update_readme, claim_workers=args.claim_workers,
+                       progress=False if args.no_progress else True)
     for r in result.notebooks:
         status = "ok" if r.error is None else "FAILED"
         print(f"{r.name:<22} {r.seconds:7.1f} s  {status}")
@@ -340,8 +385,10 @@ def _reproduce_main(args: argparse.Namespace) -> int:
         print(f"claims report FAILED: {result.claim_error}", file=sys.stderr)
     elif result.report:
         v = list(result.verdicts.values())
-        print(f"claims: {v.count('holds')} holds, {v.count('violated')} violated, "
+        print(f"claims: {v.count('holds')} hold, {v.count('violated')} violated, "
               f"{v.count('inconclusive')} inconclusive -> {result.report}")
+        if args.update_readme:
+            print(f"claims table refreshed in {args.update_readme}")
     print(f"{len(result.figures)} figures in {result.out} ({result.seconds:.1f} s total)")
     ok = all(r.error is None for r in result.notebooks) and result.claim_error is None
     return 0 if ok else 1
@@ -351,18 +398,31 @@ def _add_reproduce(subparsers) -> None:
     """Register ``ssam-theory reproduce``."""
     p = subparsers.add_parser(
         "reproduce", help="run every notebook headless; write figures and the claims report",
-        description="Execute every notebook in a fresh Jupyter kernel, write each figure as "
-                    "<out>/<notebook>_<panel>.png and the claims report <out>/claims.md.")
+        description="Execute every notebook in a fresh Jupyter kernel and, meanwhile, every "
+                    "claim check in worker processes; write each figure as "
+                    "<out>/<notebook>_<panel>.png, the claims report <out>/claims.md and its "
+                    "records <out>/claims.json (the fields of `ssam-theory check --help`). "
+                    "Nothing outside --out is written unless --update-readme is given.")
     p.add_argument("--quick", action="store_true",
-                   help="small grids and step counts (about a minute on two cores)")
+                   help="small grids and step counts (under a minute on two cores)")
     p.add_argument("--out", default="figures", metavar="DIR",
                    help="output directory (default: figures)")
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="notebooks executed at the same time (default: 1)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="notebooks executed at the same time (default: the number of CPUs)")
+    p.add_argument("--claim-workers", type=int, default=1, metavar="N",
+                   help="worker processes for the claim checks, run while the notebooks run "
+                        "(default: 1; 0: after the notebooks, in this process)")
     p.add_argument("--notebook", action="append", choices=NOTEBOOKS, metavar="NAME",
                    help="run only this notebook (repeatable); default: all")
     p.add_argument("--no-claims", action="store_true",
                    help="skip the claim checks and the report")
+    p.add_argument("--update-readme", nargs="?", const="README.md", default=None,
+                   metavar="README",
+                   help="also refresh the generated claims table of this README (default: "
+                        "README.md); its links point at the report in --out")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress display (by default: a bar on a terminal, else one line "
+                        "per finished notebook or claim on stderr)")
     p.set_defaults(func=_reproduce_main)
 
 

@@ -11,20 +11,30 @@ working directory and these environment variables set for the kernel:
   (the first code cell, tagged ``parameters``) reads it through
   :func:`ssam_theory.plotting.quick_mode` and shrinks grids and step counts.
 
-Then every claim of the registry (:mod:`ssam_theory.claims`) is checked (quick or full, like
-the notebooks) and ``<out>/claims.md`` is written: the table C01–C17 with predicted, measured,
-verdict and links to the figures that show each claim (:data:`CLAIM_FIGURES`).
+While the notebooks run, every claim of the registry (:mod:`ssam_theory.claims`) is checked
+(quick or full, like the notebooks) in a pool of worker processes; then ``<out>/claims.md``
+(:func:`ssam_theory.claims.report.render_report`: a one-glance table, then per claim its
+statement, the formula, a predicted-vs-measured table, the verdict and why, and the figures
+that show it, :data:`CLAIM_FIGURES`) and ``<out>/claims.json`` (the same records, bulky
+evidence left out: :func:`ssam_theory.claims.report.compact`) are written. Nothing is
+written outside ``out``; the README's claims table is refreshed only on request
+(``update_readme=``, ``--update-readme``).
+
+Progress: a tqdm bar on a terminal, else one line per finished notebook or claim (stderr).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-import re
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .claims.report import README_END, README_START
 
 __all__ = [
     "CLAIM_FIGURES",
@@ -147,93 +157,139 @@ async def _execute(path: Path, out: Path, quick: bool, gate: asyncio.Semaphore) 
         return NotebookRun(path.stem, time.perf_counter() - start, error)
 
 
-async def _execute_all(paths, out, quick, jobs):
+class _Progress:
+    """Which notebook or claim runs: a tqdm bar on a terminal, else one line per item."""
+
+    def __init__(self, total: int, enabled: bool | None = None, stream=None):
+        self.stream = sys.stderr if stream is None else stream
+        tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.enabled = tty if enabled is None else bool(enabled)
+        self.total, self.done, self.running = total, 0, []
+        self.bar = None
+        if self.enabled and tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="reproduce", unit="item", file=self.stream)
+
+    def start(self, name: str) -> None:
+        self.running.append(name)
+        if self.bar is not None:
+            self.bar.set_postfix_str(", ".join(self.running))
+
+    def finish(self, name: str, seconds: float, status: str) -> None:
+        if name in self.running:
+            self.running.remove(name)
+        self.done += 1
+        if self.bar is not None:
+            self.bar.set_postfix_str(", ".join(self.running))
+            self.bar.update(1)
+        elif self.enabled:
+            print(f"[{self.done}/{self.total}] {name}: {status} ({seconds:.1f} s)",
+                  file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _claims_pool(workers: int):
+    """A process pool for the claim checks (spawned: no fork of a threaded process)."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+async def _check_claim(pool, claim_id: str, quick: bool, progress: _Progress):
+    from .claims.report import run_one
+
+    loop = asyncio.get_running_loop()
+    progress.start(f"claim {claim_id}")
+    start = time.perf_counter()
+    try:
+        if pool is None:
+            result, seconds = run_one(claim_id, quick)
+        else:
+            result, seconds = await loop.run_in_executor(pool, run_one, claim_id, quick)
+    except Exception as exc:  # reported with the claim's id, and the command exits non-zero
+        progress.finish(f"claim {claim_id}", time.perf_counter() - start, "FAILED")
+        return claim_id, None, f"{claim_id}: {type(exc).__name__}: {exc}"
+    progress.finish(f"claim {claim_id}", seconds, result.verdict)
+    return claim_id, (result, seconds), None
+
+
+async def _run_all(paths, out, quick, jobs, claim_ids, pool, progress):
     gate = asyncio.Semaphore(jobs)
-    return await asyncio.gather(*(_execute(p, out, quick, gate) for p in paths))
 
+    async def notebook(p):
+        async with gate:
+            progress.start(f"notebook {p.stem}")
+            run = await _execute(p, out, quick, asyncio.Semaphore(1))
+            progress.finish(f"notebook {p.stem}", run.seconds,
+                            "ok" if run.error is None else "FAILED")
+            return run
 
-def _cell(text) -> str:
-    """Text safe inside a Markdown table cell."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    async def claims():
+        # the claims run one after another in the pool's workers, concurrently with the
+        # notebooks' kernels; with several workers, several claims at a time
+        return await asyncio.gather(*(_check_claim(pool, c, quick, progress)
+                                      for c in claim_ids))
+
+    runs_and_claims = await asyncio.gather(claims(), *(notebook(p) for p in paths))
+    return list(runs_and_claims[1:]), runs_and_claims[0]
 
 
 def write_claims_report(out, quick: bool = False, figures=None,
-                        runs: list[NotebookRun] | None = None) -> tuple[Path, dict[str, str]]:
-    """Check every registered claim and write ``<out>/claims.md``.
+                        runs: list[NotebookRun] | None = None, results=None,
+                        seconds: float | None = None) -> tuple[Path, dict[str, str]]:
+    """Write ``<out>/claims.md`` and ``<out>/claims.json`` from the claims registry.
 
     Args:
         out: output directory (the figures are expected there).
-        quick: run the quick checks.
-        figures: the figure stems present (default: the PNGs in ``out``); a claim links to
+        quick: the quick checks (and said so in the report).
+        figures: the figure stems present (default: the PNGs in ``out``); a claim embeds
             those of :data:`CLAIM_FIGURES` that exist.
-        runs: notebook runs to list under the table.
+        runs: notebook runs to list at the end.
+        results: ``[(claim, result, seconds), …]`` already computed; default: run every
+            check now.
+        seconds: wall time of the checks (default: measured here).
 
     Returns:
-        ``(path, {claim id: verdict})``.
+        ``(path of claims.md, {claim id: verdict})``.
     """
-    from .claims import run_checks
+    from .claims import REGISTRY
+    from .claims.report import compact, records, render_report, run_one
 
     out = Path(out)
     present = {p.stem for p in out.glob("*.png")} if figures is None else set(figures)
-    start = time.perf_counter()
-    results = run_checks(None, quick=quick)
-    seconds = time.perf_counter() - start
-    lines = [
-        "# Claims report",
-        "",
-        f"Generated by `ssam-theory reproduce{' --quick' if quick else ''}` with ssam_theory "
-        f"{_version()}: every verdict below was computed by the package's checks "
-        f"({'quick' if quick else 'full'} mode, {seconds:.0f} s), never written by hand. "
-        "`holds`: the measurement agrees with the prediction on both sides of every "
-        "threshold; `violated`: the numbers contradict it (the counterexample is in the "
-        "measured column); `inconclusive`: the check could not decide.",
-        "",
-        "| id | claim | source | predicted | measured | verdict | figures |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    verdicts = {}
-    for claim, result in results:
-        links = [f"[{name}]({name}.png)" for name in CLAIM_FIGURES.get(claim.id, ())
-                 if name in present]
-        verdicts[claim.id] = str(result.verdict)
-        lines.append(
-            f"| {claim.id} | {_cell(claim.title)} | {_cell(claim.source)} | "
-            f"{_cell(result.predicted)} | {_cell(result.measured)} | "
-            f"**{_cell(result.verdict)}** | {'<br>'.join(links) or '—'} |"
-        )
-    counts = {v: list(verdicts.values()).count(v) for v in ("holds", "violated", "inconclusive")}
-    lines += ["", "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."]
-    if runs:
-        lines += ["", "## Notebooks", "", "| notebook | seconds | status |", "|---|---|---|"]
-        for r in runs:
-            status = "ran" if r.error is None else "FAILED: " + _cell(r.error.splitlines()[-1]
-                                                                     if r.error else "")
-            lines.append(f"| `notebooks/{r.name}.ipynb` | {r.seconds:.1f} | {status} |")
+    if results is None:
+        start = time.perf_counter()
+        results = [(c, *run_one(c.id, quick)) for c in REGISTRY]
+        seconds = time.perf_counter() - start
+    recs = records([(c, r) for c, r, _ in results], {c.id: t for c, _, t in results})
+    text = render_report(recs, CLAIM_FIGURES, present, quick=quick, seconds=seconds,
+                         version=_version(),
+                         notebooks=[(r.name, r.seconds, r.error) for r in runs or ()])
     path = out / "claims.md"
-    _atomic_write_text(path, "\n".join(lines) + "\n")
-    return path, verdicts
-
-
-README_START = "<!-- claims-table:start (generated by ssam-theory reproduce; do not edit) -->"
-README_END = "<!-- claims-table:end -->"
+    _atomic_write_text(path, text)
+    _atomic_write_text(out / "claims.json",
+                       json.dumps(compact(recs), indent=1, ensure_ascii=False) + "\n")
+    return path, {r["id"]: r["verdict"] for r in recs}
 
 
 def readme_claims_block(report_text: str, prefix: str = "figures/") -> str:
-    """The claims table of a ``claims.md`` report, figure links prefixed for the README."""
-    lines = report_text.splitlines()
-    start = next(i for i, ln in enumerate(lines) if ln.startswith("| id |"))
-    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")),
-               len(lines))
-    table = "\n".join(lines[start:end])
-    table = re.sub(r"\]\(([^)/]+\.png)\)", lambda m: f"]({prefix}{m.group(1)})", table)
-    verdicts = next((ln for ln in lines[end:] if ln.startswith("Verdicts:")), "")
-    return "\n".join([README_START, table, "", verdicts, README_END])
+    """The README's claims block (summary line, verdict meaning, one-glance table) made from
+    a ``claims.md`` report, its links prefixed with the report's folder."""
+    from .claims.report import readme_block
+
+    return readme_block(report_text, prefix)
 
 
 def sync_readme(readme, report) -> bool:
-    """Replace the README's generated claims table with the one of ``report`` (claims.md).
+    """Replace the README's generated claims block with the one of ``report`` (claims.md).
 
-    Returns whether the README had the markers (and was rewritten).
+    Links point from the README's folder to the report's. Returns whether the README had
+    the markers (and was rewritten).
     """
     readme, report = Path(readme), Path(report)
     text = readme.read_text(encoding="utf-8")
@@ -241,8 +297,9 @@ def sync_readme(readme, report) -> bool:
         return False
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    block = readme_claims_block(report.read_text(encoding="utf-8"),
-                                prefix=f"{report.parent.name}/")
+    folder = os.path.relpath(report.resolve().parent, readme.resolve().parent)
+    prefix = "" if folder == "." else folder.replace(os.sep, "/") + "/"
+    block = readme_claims_block(report.read_text(encoding="utf-8"), prefix=prefix)
     _atomic_write_text(readme, head + block + tail)
     return True
 
@@ -259,23 +316,33 @@ def _version() -> str:
     return __version__
 
 
-def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int = 1,
-              source=None, claims: bool = True) -> Reproduction:
-    """Execute the notebooks headless and write their figures and the claims report to ``out``.
+def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int | None = None,
+              source=None, claims: bool = True, update_readme=None, claim_workers: int = 1,
+              progress: bool | None = None) -> Reproduction:
+    """Execute the notebooks headless and, meanwhile, the claim checks; write the figures,
+    ``claims.md`` and ``claims.json`` to ``out``.
 
     Args:
         out: output directory; PNGs named ``<notebook>_*`` from a previous run are removed first.
         quick: small grids and step counts (``SSAM_THEORY_QUICK=1`` in every kernel).
         notebooks: names (stems) to run, default :data:`NOTEBOOKS`.
-        jobs: how many notebooks run at the same time (each in its own kernel).
+        jobs: how many notebooks run at the same time (each in its own kernel); default
+            the number of CPUs.
         source: directory holding the ``.ipynb`` files, default :func:`notebook_dir`.
-        claims: also run the claim checks and write ``claims.md``.
+        claims: also run the claim checks and write the report.
+        update_readme: path of a README whose generated claims block is refreshed from the
+            report (``None``: no file outside ``out`` is touched).
+        claim_workers: worker processes for the claim checks (0: in this process, after
+            the notebooks).
+        progress: ``True``/``False``; ``None`` shows progress iff stderr is a terminal.
 
     Returns:
         A :class:`Reproduction`.
     """
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise ValueError(f"jobs must be a positive int, got {jobs!r}")
+    jobs = (os.cpu_count() or 1) if jobs is None else jobs
+    for name, val, low in (("jobs", jobs, 1), ("claim_workers", claim_workers, 0)):
+        if not isinstance(val, int) or isinstance(val, bool) or val < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {val!r}")
     names = NOTEBOOKS if notebooks is None else tuple(notebooks)
     unknown = [n for n in names if n not in NOTEBOOKS]
     if unknown:
@@ -286,22 +353,48 @@ def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int = 1,
     if missing:
         raise ValueError(f"notebooks not found: {', '.join(missing)} (run from a source "
                          "checkout of ssam_theory, or pass source=)")
+    readme = None if update_readme is None else Path(update_readme)
+    if readme is not None and not readme.is_file():
+        raise ValueError(f"update_readme: no such file {str(readme)!r}")
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
         for stale in out.glob(f"{name}_*.png"):
             stale.unlink()
+    from .claims import REGISTRY
+
+    claim_ids = [c.id for c in REGISTRY] if claims else []
+    bar = _Progress(len(paths) + len(claim_ids), progress)
     start = time.perf_counter()
-    runs = asyncio.run(_execute_all(paths, out, quick, jobs))
+    pool = _claims_pool(claim_workers) if claim_ids and claim_workers > 0 else None
+    try:
+        if pool is None:
+            runs, checked = asyncio.run(_run_all(paths, out, quick, jobs, [], None, bar))
+            checked = [asyncio.run(_check_claim(None, c, quick, bar)) for c in claim_ids]
+        else:
+            runs, checked = asyncio.run(_run_all(paths, out, quick, jobs, claim_ids, pool,
+                                                 bar))
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        bar.close()
+    claims_seconds = time.perf_counter() - start
     report, verdicts, claim_error = None, {}, None
-    if claims:
+    errors = [e for _, _, e in checked if e is not None]
+    if errors:
+        claim_error = "; ".join(errors)
+    elif claim_ids:
+        from .claims import by_id
+
+        results = [(by_id(cid), *res) for cid, res, _ in checked]
         try:
-            report, verdicts = write_claims_report(out, quick=quick, runs=runs)
+            report, verdicts = write_claims_report(
+                out, quick=quick, runs=runs, results=results,
+                seconds=sum(t for _, _, t in results) if pool is None else claims_seconds)
         except Exception as exc:  # reported, and the command exits non-zero
             claim_error = f"{type(exc).__name__}: {exc}"
-    readme = out.parent / "README.md"
-    if report is not None and not quick and out.name == "figures" and readme.is_file():
-        sync_readme(readme, report)  # the full reproduction of a checkout refreshes its README
+    if report is not None and readme is not None:
+        sync_readme(readme, report)
     figures = sorted(out.glob("*.png"))
     return Reproduction(out, quick, list(runs), figures, report, time.perf_counter() - start,
                         claim_error, verdicts)

@@ -29,48 +29,11 @@ References:
 
 from __future__ import annotations
 
-import numbers
-
-import numpy as np
 import sympy as sp
 
-__all__ = [
-    "FORMULAS",
-    "Formula",
-    "gd_expansiveness",
-    "gd_max_lr",
-    "hardt_bound",
-    "kim_msd_gap",
-    "minibatch_smoothness",
-    "network_saddle_eigenvalue",
-    "nssam_contraction",
-    "nssam_network_multiplier",
-    "nssam_rate",
-    "nssam_rate_lr_range",
-    "sam_cycle_amplitude",
-    "sam_edge",
-    "sam_loss_floor",
-    "sam_saddle_cycle_multiplier",
-    "sam_transverse_multiplier",
-    "sam_trap_max_curvature",
-    "sam_trap_max_lr",
-    "sam_trap_radius",
-    "sgd_saddle_msd",
-    "ssam_escape_x_multiplier",
-    "ssam_saddle_multiplier",
-    "usam_descent_bound",
-    "usam_descent_coefficient",
-    "usam_example_lr",
-    "usam_expansiveness",
-    "usam_max_curvature",
-    "usam_max_lr",
-    "usam_min_grad_sq_bound",
-    "usam_saddle_max_lr",
-    "usam_saddle_msd",
-    "usam_saddle_msd_kim",
-    "usam_saddle_multiplier",
-    "usam_stability_bound",
-]
+from ._formula import Formula as _Formula
+
+# ``__all__`` (at the end): FORMULAS, Formula and every formula of FORMULAS.
 
 # ---------------------------------------------------------------------------------------
 # symbols (all positive: signs are written explicitly in the formulas)
@@ -97,92 +60,14 @@ _DOMAIN = {
     "lam_max": (0.0, True), "lam_min": (0.0, True), "lam_neg": (0.0, True),
     "grad_norm": (0.0, True), "b": (0.0, True), "beta": (0.0, True), "L": (0.0, True),
     "count": (0.0, False), "gap": (0.0, False), "steps": (0.0, True), "t": (0.0, False),
-    "batch": (0.0, True), "noise": (0.0, False),
+    "batch": (0.0, True), "noise": (0.0, False), "coef": (0.0, True),
     "xty_max": (0.0, False), "n": (0.0, True), "a": (0.0, True),
 }
 
 
-class Formula:
-    """A formula of the catalogue: sympy expression plus its lambdified NumPy twin.
-
-    Attributes:
-        name: the Python name.
-        expr: the sympy expression, as stated in the source.
-        symbols: the sympy symbols, in argument order.
-        params: the argument names of the NumPy twin (``lr`` for η, ...).
-        numeric_expr: the expression that was lambdified; equal to ``expr`` or a
-            sympy-equivalent rewriting that is stable in floating point (tested equal).
-        source: the claim and the reference it comes from.
-
-    Calling the object evaluates the twin on float64 arrays (broadcast); every argument
-    must be finite and in the symbol's domain (positive, or non-negative for counts and
-    times), else ``ValueError`` names it. Scalars in give a float out.
-    """
-
-    def __init__(self, name, expr, args, doc, source, numeric_expr=None):
-        self.name = name
-        self.params = tuple(a for a, _ in args)
-        self.symbols = tuple(s for _, s in args)
-        self.expr = expr
-        self.numeric_expr = expr if numeric_expr is None else numeric_expr
-        self.source = source
-        self._fn = sp.lambdify(self.symbols, self.numeric_expr, modules="numpy")
-        self.__doc__ = (f"{doc}\n\n    Formula: ${self.latex}$\n\n    Args: "
-                        f"{', '.join(self.params)} (float or array, broadcast)\n\n"
-                        f"    Source: {source}\n")
-
-    @property
-    def latex(self) -> str:
-        return sp.latex(self.expr)
-
-    def __repr__(self):
-        return f"<Formula {self.name}({', '.join(self.params)}) = {self.expr}>"
-
-    def __call__(self, *args, **kwargs):
-        if len(args) > len(self.params):
-            raise TypeError(f"{self.name}() takes {len(self.params)} arguments "
-                            f"({', '.join(self.params)}), got {len(args)}")
-        values = dict(zip(self.params, args))
-        for k, val in kwargs.items():
-            if k not in self.params:
-                raise TypeError(f"{self.name}() got an unexpected argument {k!r}; "
-                                f"arguments are {', '.join(self.params)}")
-            if k in values:
-                raise TypeError(f"{self.name}() got multiple values for argument {k!r}")
-            values[k] = val
-        missing = [p for p in self.params if p not in values]
-        if missing:
-            raise TypeError(f"{self.name}() missing argument(s): {', '.join(missing)}")
-        arrays = [_checked(self.name, p, values[p]) for p in self.params]
-        scalar = all(a.ndim == 0 for a in arrays)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            out = self._fn(*arrays)
-        out = np.broadcast_to(np.asarray(out, dtype=np.float64),
-                              np.broadcast_shapes(*(a.shape for a in arrays)))
-        return float(out) if scalar else np.array(out)
-
-    def subs(self, **values) -> sp.Expr:
-        """The sympy expression with some arguments (by argument name) substituted."""
-        table = dict(zip(self.params, self.symbols))
-        return self.expr.subs({table[k]: val for k, val in values.items()})
-
-
-def _checked(fname, name, value) -> np.ndarray:
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{fname}: {name} must be real, got {value!r}")
-    if not isinstance(value, numbers.Real):
-        arr = np.asarray(value)
-        if arr.dtype.kind not in "iuf":
-            raise TypeError(f"{fname}: {name} must be real, got {value!r}")
-    arr = np.asarray(value, dtype=np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{fname}: {name} must be finite, got {value!r}")
-    low, open_ = _DOMAIN[name]
-    bad = arr <= low if open_ else arr < low
-    if np.any(bad):
-        raise ValueError(f"{fname}: {name} must be {'>' if open_ else '>='} {low}, "
-                         f"got {value!r}")
-    return arr
+class Formula(_Formula):
+    __doc__ = _Formula.__doc__
+    domain = _DOMAIN
 
 
 # ---------------------------------------------------------------------------------------
@@ -200,14 +85,35 @@ usam_max_lr = Formula(
     "GD on the curvature λ + ρλ²; stable iff η(λ + ρλ²) < 2.",
     "C02 [derived; cf. Agarwala & Dauphin, arXiv:2302.08692]")
 
-_lam_star = (sp.sqrt(1 + 8 * rho / eta) - 1) / (2 * rho)
+# ---------------------------------------------------------------------------------------
+# One root behind USAM's λ*, SAM's λ_edge and the trap's a*
+
+coef = sp.Symbol("c", positive=True)  # coefficient of the quadratic term, ηλ + ηcλ² = 2
+
+
+def _root(c):
+    """(expression, numerically stable equal form) of the positive root of ηλ + ηcλ² = 2."""
+    return ((sp.sqrt(1 + 8 * c / eta) - 1) / (2 * c),
+            4 / (eta * (sp.sqrt(1 + 8 * c / eta) + 1)))
+
+
+stability_root = Formula(
+    "stability_root", _root(coef)[0], [("lr", eta), ("coef", coef)],
+    "Largest curvature λ a linear step with multiplier 1 − ηλ − ηcλ² tolerates: the "
+    "positive root of ηλ + ηcλ² = 2, (√(1 + 8c/η) − 1)/(2c). USAM's λ* is it at c = ρ, "
+    "SAM's edge λ_edge at c = ρ/‖g‖ and the saddle trap's a* at c = 1/|λ_neg|. Evaluated "
+    "as the equal form 4/(η(√(1 + 8c/η) + 1)) (no cancellation for small c); → 2/η as "
+    "c → 0.",
+    "C02, C05, C10 [derived]",
+    numeric_expr=_root(coef)[1])
+
 usam_max_curvature = Formula(
-    "usam_max_curvature", _lam_star, [("lr", eta), ("rho", rho)],
+    "usam_max_curvature", _root(rho)[0], [("lr", eta), ("rho", rho)],
     "Sharpest curvature USAM tolerates at learning rate η: the positive root λ* of "
-    "η(λ + ρλ²) = 2. Evaluated as the equal form 4/(η(√(1 + 8ρ/η) + 1)) (no cancellation "
-    "for small ρ).",
+    "η(λ + ρλ²) = 2 (stability_root at c = ρ). Evaluated as the equal form "
+    "4/(η(√(1 + 8ρ/η) + 1)) (no cancellation for small ρ).",
     "C02 [derived]",
-    numeric_expr=4 / (eta * (sp.sqrt(1 + 8 * rho / eta) + 1)))
+    numeric_expr=_root(rho)[1])
 
 # ---------------------------------------------------------------------------------------
 # C04, C05: SAM's 2-cycle and edge of stability
@@ -236,15 +142,21 @@ sam_transverse_multiplier = Formula(
     "ηρ/(λ₁c) = (2 − ηλ₁)/λ₁². It lies in (−1, 1) for λ_i < λ₁ and ηλ₁ < 2.",
     "C04 [derived]")
 
-_edge = (gnorm / (2 * rho)) * (sp.sqrt(1 + 8 * rho / (eta * gnorm)) - 1)
 sam_edge = Formula(
-    "sam_edge", _edge, [("lr", eta), ("rho", rho), ("grad_norm", gnorm)],
+    "sam_edge", _root(rho / gnorm)[0], [("lr", eta), ("rho", rho), ("grad_norm", gnorm)],
     "SAM's edge of stability at gradient norm ‖g‖: the positive root of "
-    "ηλ + ηρλ²/‖g‖ = 2 (linearizing SAM with the normalized perturbation ρg/‖g‖ held at "
-    "norm ρ: the λ-component is multiplied by 1 − ηλ − ηρλ²/‖g‖). Below 2/η, → 2/η as "
-    "ρ → 0. Evaluated as the equal form 4/(η(√(1 + 8ρ/(η‖g‖)) + 1)).",
+    "ηλ + ηρλ²/‖g‖ = 2 (stability_root at c = ρ/‖g‖; sam_multiplier = −1). Below 2/η, "
+    "→ 2/η as ρ → 0. Evaluated as the equal form 4/(η(√(1 + 8ρ/(η‖g‖)) + 1)).",
     "C05 [peer: Long & Bartlett, arXiv:2309.12488]",
-    numeric_expr=4 / (eta * (sp.sqrt(1 + 8 * rho / (eta * gnorm)) + 1)))
+    numeric_expr=_root(rho / gnorm)[1])
+
+sam_multiplier = Formula(
+    "sam_multiplier", 1 - eta * lam - eta * rho * lam**2 / gnorm,
+    [("lr", eta), ("rho", rho), ("lam", lam), ("grad_norm", gnorm)],
+    "Per-step multiplier of SAM's λ-component when the gradient norm is held at ‖g‖: "
+    "linearizing w' = w − η∇f(w + ρg/‖g‖) on a quadratic with the perturbation's norm "
+    "fixed gives 1 − ηλ − ηρλ²/‖g‖. Stable iff |·| < 1, i.e. λ < λ_edge (sam_edge).",
+    "C05 [peer: Long & Bartlett, arXiv:2309.12488]")
 
 # ---------------------------------------------------------------------------------------
 # C08: one-step expansiveness on quadratics
@@ -261,6 +173,17 @@ usam_expansiveness = Formula(
     "Expansiveness of the USAM step along eigenvalue λ, |1 − η(λ + ρλ²)|; the map "
     "w ↦ (I − η(H + ρH²))w is linear, so its Lipschitz constant is the max over λ.",
     "C08 [derived]")
+
+ssam_contraction = Formula(
+    "ssam_contraction",
+    sp.Abs(1 - eta * lam_i * (1 + rho * lam_i) / (1 + rho * lam_max)),
+    [("lr", eta), ("rho", rho), ("lam_i", lam_i), ("lam_max", lam_max)],
+    "Asymptotic per-step contraction of SSAM's λ_i-component on ½ wᵀHw once the iterate "
+    "is aligned with the top eigenvector v₁. Derivation: SSAM's step is η·γ·(H + ρH²)w with "
+    "γ = ‖Hw‖/‖(H + ρH²)w‖ → 1/(1 + ρλ_max) along v₁, so component i is multiplied by "
+    "1 − ηλ_i(1 + ρλ_i)/(1 + ρλ_max); the top one by GD's 1 − ηλ_max, whence SSAM's "
+    "threshold 2/λ_max.",
+    "C03 [derived]")
 
 # ---------------------------------------------------------------------------------------
 # C09, C10: saddles
@@ -311,18 +234,18 @@ sam_trap_max_lr = Formula(
     "then grow by 1 + ηb(1 − ρ/z) > 1 per step).",
     "C10 [derived]")
 
-_a_star = (lam_neg / 2) * (sp.sqrt(1 + 8 / (eta * lam_neg)) - 1)
 sam_trap_max_curvature = Formula(
-    "sam_trap_max_curvature", _a_star, [("lr", eta), ("lam_neg", lam_neg)],
+    "sam_trap_max_curvature", _root(1 / lam_neg)[0], [("lr", eta), ("lam_neg", lam_neg)],
     "Largest positive curvature a for which SAM stays trapped at the saddle of "
     "½(ax² − |λ_neg|y²). Derivation: inside the trap ‖∇f‖ ≤ ρ|λ_neg|, and the x-direction "
     "runs SAM's 2-cycle of amplitude c = ηρa/(2 − ηa) (C04) whose gradient a·c must stay "
-    "below ρ|λ_neg|: ηa²/(2 − ηa) < |λ_neg|. Its positive root is "
-    "(|λ_neg|/2)(√(1 + 8/(η|λ_neg|)) − 1) = λ_edge(η, ρ, ‖g‖ = ρ|λ_neg|), C05's edge at the "
-    "trap's gradient norm (independent of ρ). Together with η ≤ 1/|λ_neg| "
-    "(sam_trap_max_lr) this is the trapping condition; at η = 1/|λ_neg| it reads a < |λ_neg|.",
+    "below ρ|λ_neg|: ηa²/(2 − ηa) < |λ_neg| ⟺ ηa + ηa²/|λ_neg| < 2. Its positive root is "
+    "(|λ_neg|/2)(√(1 + 8/(η|λ_neg|)) − 1) (stability_root at c = 1/|λ_neg|) = "
+    "λ_edge(η, ρ, ‖g‖ = ρ|λ_neg|), C05's edge at the trap's gradient norm (independent of "
+    "ρ). Together with η ≤ 1/|λ_neg| (sam_trap_max_lr) this is the trapping condition; at "
+    "η = 1/|λ_neg| it reads a < |λ_neg|.",
     "C10 [derived]",
-    numeric_expr=4 / (eta * (sp.sqrt(1 + 8 / (eta * lam_neg)) + 1)))
+    numeric_expr=_root(1 / lam_neg)[1])
 
 sam_saddle_cycle_multiplier = Formula(
     "sam_saddle_cycle_multiplier",
@@ -537,8 +460,9 @@ nssam_network_multiplier = Formula(
 #: Every formula, by name.
 FORMULAS: dict[str, Formula] = {
     f.name: f for f in (
-        gd_max_lr, usam_max_lr, usam_max_curvature, sam_cycle_amplitude, sam_loss_floor,
-        sam_transverse_multiplier, sam_edge, gd_expansiveness, usam_expansiveness,
+        gd_max_lr, usam_max_lr, stability_root, usam_max_curvature, sam_cycle_amplitude,
+        sam_loss_floor, sam_transverse_multiplier, sam_edge, sam_multiplier,
+        gd_expansiveness, usam_expansiveness, ssam_contraction,
         usam_saddle_multiplier, usam_saddle_max_lr, ssam_escape_x_multiplier,
         sam_trap_radius, sam_trap_max_lr,
         sam_trap_max_curvature, sam_saddle_cycle_multiplier,
@@ -550,3 +474,5 @@ FORMULAS: dict[str, Formula] = {
         minibatch_smoothness, usam_stability_bound, usam_example_lr,
     )
 }
+
+__all__ = ["FORMULAS", "Formula", *sorted(FORMULAS)]

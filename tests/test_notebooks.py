@@ -65,17 +65,20 @@ def test_every_claim_links_existing_figures(quick):
     assert not any(missing.values()), missing
 
 
-def test_claims_report_has_a_row_per_claim_with_verdict_and_links(quick):
+def test_claims_report_has_a_row_and_a_section_per_claim_with_its_figures(quick):
     result, _ = quick
     text = result.report.read_text()
     for cid in CLAIM_IDS:
         rows = [ln for ln in text.splitlines() if ln.startswith(f"| {cid} |")]
         assert len(rows) == 1, cid
-        cells = [c.strip() for c in rows[0].strip("|").split(" | ")]
-        assert cells[5].strip("*") in VERDICTS, rows[0]
-        assert cells[5].strip("*") == result.verdicts[cid]
+        assert rows[0].split(" | ")[3].split()[-1] == result.verdicts[cid], rows[0]
+        assert f"(#{cid.lower()})" in rows[0]
+        start = text.index(f'<a id="{cid.lower()}"></a>')
+        end = text.find('<a id="', start + 1)
+        section = text[start:end if end > 0 else len(text)]
         for fig in CLAIM_FIGURES[cid]:
-            assert f"]({fig}.png)" in cells[6], (cid, fig)
+            assert f"]({fig}.png)" in section, (cid, fig)
+            assert (result.out / f"{fig}.png").is_file()
 
 
 def _notebooks():

@@ -56,17 +56,19 @@ def test_readme_figures_exist():
 
 
 def test_sync_readme_replaces_only_the_marked_block(tmp_path):
+    from ssam_theory.claims.report import SUMMARY_END, SUMMARY_START
     from ssam_theory.reproduce import README_END, README_START, sync_readme
 
     report = tmp_path / "figures" / "claims.md"
     report.parent.mkdir()
-    report.write_text("# r\n\n| id | claim |\n|---|---|\n| C01 | [a](a.png) |\n\n"
-                      "Verdicts: 1 holds.\n")
+    report.write_text(f"# r\n\n{SUMMARY_START}\n**1 claims: 1 hold.**\n\n| id | claim |\n"
+                      f"|---|---|\n| C01 | [C01](#c01) |\n{SUMMARY_END}\n\n## C01\n")
     readme = tmp_path / "README.md"
     readme.write_text(f"top\n{README_START}\nold\n{README_END}\nbottom\n")
     assert sync_readme(readme, report)
-    assert readme.read_text() == (f"top\n{README_START}\n| id | claim |\n|---|---|\n"
-                                  f"| C01 | [a](figures/a.png) |\n\nVerdicts: 1 holds.\n"
+    assert readme.read_text() == (f"top\n{README_START}\n**1 claims: 1 hold.**\n\n"
+                                  f"| id | claim |\n|---|---|\n"
+                                  f"| C01 | [C01](figures/claims.md#c01) |\n"
                                   f"{README_END}\nbottom\n")
     plain = tmp_path / "PLAIN.md"
     plain.write_text("no markers\n")

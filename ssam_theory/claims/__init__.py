@@ -14,7 +14,7 @@ evidence) is computed from runs of the toolkit's own rules in that call. Verdict
 
 from __future__ import annotations
 
-from . import descent, escape, linear, quadratic, regime, renormalization, saddles
+from . import descent, escape, linear, quadratic, regime, renormalization, saddles, stability
 from . import network as _network
 from ._base import SOURCES, VERDICTS, Claim, Result, Row, Rules, default_rules, make
 
@@ -44,14 +44,14 @@ REGISTRY: tuple[Claim, ...] = (
           r"$c = \eta\rho\lambda_1/(2 - \eta\lambda_1)$, loss floor $\lambda_1 c^2/2$.",
           "peer: Bartlett, Long & Bousquet 2023; amplitude derived",
           "random spectra (κ ≤ 10, d = 4), ηλ₁ ∈ (0, 2), ρ ∈ {0.05, 0.5}; ηλ₁ = 2(1+δ) above",
-          quadratic.check_c04),
+          stability.check_c04),
     Claim("C05", "SAM's edge of stability",
           r"$\lambda_{\rm edge} = (\|g\|/2\rho)(\sqrt{1 + 8\rho/(\eta\|g\|)} - 1)$, root of "
           r"$\eta\lambda + \eta\rho\lambda^2/\|g\| = 2$; below $2/\eta$, $\to 2/\eta$ as "
           r"$\rho \to 0$; equals $\lambda_1$ at the C04 cycle.",
           "peer: Long & Bartlett 2024",
           "diagonal quadratics with a flat tilted direction holding ‖g‖ fixed; λ₁ = (1∓δ)λ_edge",
-          quadratic.check_c05),
+          stability.check_c05),
     Claim("C06", "NSSAM converges, no floor",
           r"NSSAM on convex quadratics converges to the minimizer for $\eta < 2/\lambda_{\max}$ "
           r"(no C04 floor) and diverges above.",
@@ -157,7 +157,7 @@ REGISTRY: tuple[Claim, ...] = (
           r"$1 - 2(\lambda_i/\lambda_{\max})^2$ per step, independent of $\eta$ and $\rho$.",
           "observed",
           "diag(10, 0.1) with η ∈ [0.05, 0.19], ρ ∈ [0.01, 100]; random κ = 8; diag(10, 5); "
-          "η below the regime", quadratic.check_c17),
+          "η below the regime", stability.check_c17),
     Claim("C18", "Batch size 1: SSAM is SGD",
           r"Linear model, one example per step: $\tilde g \parallel g$, so SSAM and NSSAM equal "
           r"SGD; USAM on least squares is SGD with step $\eta(1+\rho\|x_i\|^2)$.",
@@ -222,10 +222,10 @@ def markdown_table(results: list[tuple[Claim, Result]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def as_records(results: list[tuple[Claim, Result]]) -> list[dict]:
-    """JSON-ready records: id, title, source, tag, statement, setting, predicted, measured,
-    verdict, evidence."""
-    return [dict(id=c.id, title=c.title, source=c.source, tag=c.tag, statement=c.statement,
-                 setting=c.setting, predicted=r.predicted, measured=r.measured, key=r.key,
-                 verdict=r.verdict, rows=[row.as_dict() for row in r.rows],
-                 evidence=r.evidence) for c, r in results]
+def as_records(results: list[tuple[Claim, Result]], seconds=None) -> list[dict]:
+    """JSON-ready records (``ssam-theory check --json``): id, title, source, tag, statement,
+    setting, verdict, key, predicted, measured, rows (setting, predicted, measured, passes),
+    evidence, check, formulas, seconds; see :mod:`ssam_theory.claims.report`."""
+    from .report import records
+
+    return records(results, seconds)

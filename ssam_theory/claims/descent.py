@@ -2,25 +2,51 @@ r"""C15: USAM's guaranteed descent on β-smooth functions (Andriushchenko & Flam
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import theory as th
 from ..landscapes import LeastSquares, Logistic, Quadratic
 from ..trajectory import run
-from ._base import Result, Rules, fmt, make, verdict
+from ._base import Result, Row, Rules, fmt, make, verdict
+from ._settings import Settings
 from .quadratic import random_spectrum
 
 
-def _problems(quick: bool):
+@dataclass(frozen=True)
+class C15Settings(Settings):
+    """USAM's descent: ``quadratics`` random quadratics (d = 5, κ = 50), an indefinite
+    quadratic, least squares and logistic regression (n = 80, d = 6); ``points`` random
+    (η, ρ) in the region besides its corner, ``steps`` steps."""
+
+    root: int = 15
+    quadratics: int = 2
+    points: int = 6
+    steps: int = 200
+
+    @classmethod
+    def quick(cls) -> C15Settings:
+        return cls()
+
+    @classmethod
+    def full(cls) -> C15Settings:
+        return cls(quadratics=4, points=20, steps=1000)
+
+
+def _problems(cfg: C15Settings):
     """β-smooth problems with β and a lower bound f_low ≤ f* (None: unbounded below)."""
-    rng = np.random.default_rng(15)
+    data, saddle, *spectra = cfg.seeds(2 + cfg.quadratics)
+    rng = np.random.default_rng(data)
     out = []
-    for s in range(2 if quick else 4):
-        lam = random_spectrum(5, 50.0, 10.0, 150 + s)
-        out.append((f"quadratic seed {150 + s}", Quadratic.from_eigenvalues(lam, 150 + s),
+    for s, seq in enumerate(spectra):
+        spec, rot = seq.spawn(2)
+        lam = random_spectrum(5, 50.0, 10.0, spec)
+        out.append((f"quadratic #{s}", Quadratic.from_eigenvalues(lam, rot),
                     float(lam.max()), 0.0))
     lam = np.array([3.0, 1.0, -2.0, -0.5])
-    out.append(("saddle diag(3, 1, −2, −0.5)", Quadratic.from_eigenvalues(lam, 160), 3.0, None))
+    out.append(("saddle diag(3, 1, −2, −0.5)", Quadratic.from_eigenvalues(lam, saddle), 3.0,
+                None))
     n, d = 80, 6
     X = rng.standard_normal((n, d))
     y = X @ rng.standard_normal(d) + 0.5 * rng.standard_normal(n)
@@ -35,7 +61,8 @@ def _problems(quick: bool):
     return out
 
 
-def check_c15(quick: bool = True, rules: Rules | None = None) -> Result:
+def check_c15(quick: bool = True, rules: Rules | None = None,
+              settings: C15Settings | None = None) -> Result:
     """f(w_t) − f(w_{t+1}) ≥ 0.218·η‖∇f(w_t)‖² for ρ ≤ 1/(2β), η ≤ 1/(4β); min-grad bound.
 
     Runs USAM at the corner (ρ, η) = (1/(2β), 1/(4β)) and at random interior points, from
@@ -45,11 +72,13 @@ def check_c15(quick: bool = True, rules: Rules | None = None) -> Result:
     Outside the region (η = 1.5/β, ρ = 1/(2β)) the guarantee's coefficient is negative;
     the measured minimum there is reported as evidence, not asserted.
     """
+    cfg = settings or C15Settings.of(quick)
     rows = []
-    steps = 200 if quick else 1000
-    for i, (label, f, beta, f_low) in enumerate(_problems(quick)):
-        rng = np.random.default_rng(1500 + i)
-        k = 6 if quick else 20
+    steps = cfg.steps
+    problems = _problems(cfg)
+    for (label, f, beta, f_low), seq in zip(problems, cfg.seeds(len(problems) + 1)[1:]):
+        rng = np.random.default_rng(seq)
+        k = cfg.points
         u = rng.uniform(0.05, 1.0, (2, k))
         rho = np.concatenate([[0.5], 0.5 * u[0]]) / beta
         lr = np.concatenate([[0.25], 0.25 * u[1]]) / beta
@@ -98,4 +127,14 @@ def check_c15(quick: bool = True, rules: Rules | None = None) -> Result:
     ev = dict(rows=rows)
     if not ok:
         ev["counterexample"] = next(r for r in rows if not row_ok(r))
-    return Result(predicted, measured, verdict(ok), ev)
+    table = [Row(f"{r['problem']} (β = {fmt(r['beta'], 3)}), corner + {cfg.points} random "
+                 "(η, ρ)", "descent ratio ≥ 0.218" + ("; min-grad bound" if r["bounded_below"]
+                                                      else ""),
+                 f"min ratio {r['min_ratio']:.4f}" + ("; bound met" if r["min_grad_bound_ok"]
+                                                     else "; bound FAILED")
+                 * bool(r["bounded_below"]), row_ok(r)) for r in rows]
+    if outside:
+        table.append(Row("outside the region: η = 1.5/β, ρ = 1/(2β)", "no guarantee",
+                         f"min ratio {fmt(min(outside))}", None))
+    key = f"min descent ratio {worst:.4f} ≥ 0.218 over {len(rows)} problems"
+    return Result(predicted, measured, verdict(ok), ev, key=key, rows=tuple(table))
