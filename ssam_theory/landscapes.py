@@ -265,11 +265,9 @@ class _DataLandscape(Landscape):
         r"""Gradient of the mean loss over all examples, or over the minibatch ``idx``.
 
         Full-data products use the landscape's arithmetic (``fast``); minibatch products are
-        ``einsum`` in both, so a minibatch gradient has the same bits whichever way it is
-        evaluated. When many rows of a ``(B, b)`` ``idx`` share a minibatch (the rows of one
-        seed in a sweep, the configurations of one coupled pair), each group is evaluated
-        against its ``(b, d)`` examples instead of gathering ``(B, b, d)`` — the same
-        ``einsum`` sums (tested), faster from minibatches of 8 examples on.
+        ``einsum`` in both. Rows of a ``(B, b)`` ``idx`` that share a minibatch (a sweep's
+        seeds, a coupled pair's configurations) may be evaluated group by group against
+        their ``(b, d)`` examples instead of a gathered ``(B, b, d)``: the same sums (tested).
         """
         W = self._iterates(W)
         if idx is None:
@@ -292,9 +290,8 @@ class _DataLandscape(Landscape):
         ``("grouped", [(rows, Xg, yg), ...])`` (with ``group``, for minibatches of 8 or more
         examples and groups of 32 or more rows on average: below that, gathering is faster).
 
-        Both gradients of a SAM-family step use the same minibatch, so the last plan is kept
-        and reused when the indices are equal (compared by value, so a caller's reuse of one
-        index buffer is safe); this halves the gathers of a step and changes no bit.
+        Both gradients of a step use the same minibatch: the last plan is reused when the
+        indices are equal (by value, so a reused index buffer is safe). No bit changes.
         """
         last = _last_plan[0]
         mine = last is not None and last[0]() is self
