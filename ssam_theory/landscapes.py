@@ -7,12 +7,10 @@ shape of ``W``. Data landscapes (:class:`LeastSquares`, :class:`Logistic`,
 ``grad(W, idx)``: the gradient of the mean loss over the examples ``idx``, of shape ``(b,)``
 (one minibatch for all rows) or ``(B, b)`` (one per row).
 
-All products are row-local, so a batch equals its rows evaluated one by one, bit for bit.
-:class:`Quadratic`, :class:`LeastSquares`, :class:`Logistic` and :class:`NoisyQuadratic` take
-``fast=False`` (default, the exact arithmetic: ``einsum``'s accumulation) or ``fast=True``
-(BLAS ``matmul`` over fixed-shape row blocks: several times faster for dense :math:`d \ge 16`
-and for full-data losses and gradients, a few ulps away from the exact numbers, still
-row-local); see :mod:`ssam_theory._products`.
+All products are row-local, so a batch equals its rows evaluated one by one, bit for bit,
+with ``fast=False`` (default: ``einsum``'s sums) or ``fast=True`` (BLAS over fixed-shape row
+blocks: faster for dense :math:`d \ge 16` and full-data losses, rounding apart; see
+:mod:`ssam_theory._products`).
 """
 
 from __future__ import annotations
