@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 
 import numpy as np
 
@@ -45,8 +46,9 @@ def keep_heap(pad: int = HEAP_PAD, block: int = HEAP_BLOCK) -> bool:
     faults every page in again: measured on 2048 rows of a 20-dimensional least-squares
     step, 2.7x its CPU time. With blocks up to ``block`` bytes served from the heap and
     ``pad`` bytes kept when it shrinks, they are reused. Only the memory the process retains
-    changes (at most ``pad`` more); no number does. Called once at import; a no-op (returns
-    ``False``) where the C library has no ``mallopt`` (macOS, musl).
+    changes (at most ``pad`` more); no number does. Called once at import unless the
+    environment sets ``SSAM_THEORY_KEEP_HEAP=0`` (it changes a process-wide allocator setting);
+    a no-op (returns ``False``) where the C library has no ``mallopt`` (macOS, musl).
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
@@ -56,7 +58,8 @@ def keep_heap(pad: int = HEAP_PAD, block: int = HEAP_BLOCK) -> bool:
     return bool(mallopt(M_TOP_PAD, int(pad))) and bool(mallopt(M_MMAP_THRESHOLD, int(block)))
 
 
-keep_heap()
+if os.environ.get("SSAM_THEORY_KEEP_HEAP", "1") != "0":
+    keep_heap()
 
 #: Most rows of a BLAS call of the fast arithmetic (see :func:`block_rows`).
 BLOCK = 256
