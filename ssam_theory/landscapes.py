@@ -7,16 +7,20 @@ shape of ``W``. Data landscapes (:class:`LeastSquares`, :class:`Logistic`,
 ``grad(W, idx)``: the gradient of the mean loss over the examples ``idx``, of shape ``(b,)``
 (one minibatch for all rows) or ``(B, b)`` (one per row).
 
-All products are row-local (``einsum`` or elementwise, never BLAS ``matmul``), so a batch
-equals its rows evaluated one by one, bit for bit.
+All products are row-local, so a batch equals its rows evaluated one by one, bit for bit,
+with ``fast=False`` (default: ``einsum``'s sums) or ``fast=True`` (BLAS over fixed-shape row
+blocks: faster for dense :math:`d \ge 16` and full-data losses, rounding apart; see
+:mod:`ssam_theory._products`).
 """
 
 from __future__ import annotations
 
 import functools
+import weakref
 
 import numpy as np
 
+from . import _products
 from . import _validate as v
 
 __all__ = ["Beale", "Landscape", "LeastSquares", "Logistic", "NoisyQuadratic", "Quadratic"]
@@ -30,9 +34,9 @@ def _expit(x: np.ndarray) -> np.ndarray:
     return expit(x)
 
 
-def _rows_times(W: np.ndarray, M: np.ndarray) -> np.ndarray:
+def _rows_times(W: np.ndarray, M: np.ndarray, fast: bool = False) -> np.ndarray:
     """``W @ M`` for ``W`` of shape ``(..., i)`` with a row-local reduction (see module doc)."""
-    return np.einsum("...i,ij->...j", W, M)
+    return _products.times(W, M, fast)
 
 
 def _rows_dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -84,11 +88,13 @@ class Quadratic(Landscape):
     Args:
         H: symmetric ``(d, d)`` matrix, may be indefinite (saddles) or singular.
         center: the stationary point :math:`c`, ``(d,)``; default the origin.
+        fast: products by BLAS over fixed-shape row blocks instead of ``einsum`` (see the
+            module docstring); a diagonal ``H`` and ``d = 2`` give the same bits either way.
 
     A diagonal ``H`` is detected and evaluated elementwise (faster, same results).
     """
 
-    def __init__(self, H, center=None):
+    def __init__(self, H, center=None, *, fast: bool = False):
         H = v.as_finite_array("H", H, ndim=2)
         if H.shape[0] != H.shape[1]:
             raise ValueError(f"H must be square, got shape {H.shape}")
@@ -99,6 +105,7 @@ class Quadratic(Landscape):
         self.H = np.array((H + H.T) / 2)
         self.H.setflags(write=False)
         self.dim = H.shape[0]
+        self.fast = v.as_bool("fast", fast)
         if center is None:
             self.center = None
         else:
@@ -111,7 +118,8 @@ class Quadratic(Landscape):
         self._diag = np.diag(self.H).copy() if not np.any(off) else None
 
     @classmethod
-    def from_eigenvalues(cls, eigenvalues, seed=0, center=None) -> Quadratic:
+    def from_eigenvalues(cls, eigenvalues, seed=0, center=None, *,
+                         fast: bool = False) -> Quadratic:
         r""":math:`H = Q \operatorname{diag}(\lambda) Q^\top` with a seeded random rotation.
 
         ``Q`` is Haar-distributed (QR of a Gaussian matrix with the sign of ``R``'s diagonal
@@ -120,7 +128,7 @@ class Quadratic(Landscape):
         lam = v.as_finite_array("eigenvalues", eigenvalues, ndim=1)
         _check_scale("eigenvalues", lam, lam.size**2 * _W2)
         Q = random_rotation(lam.size, v.as_seed("seed", seed, sequence=True))
-        return cls((Q * lam) @ Q.T, center=center)
+        return cls((Q * lam) @ Q.T, center=center, fast=fast)
 
     @property
     def eigenvalues(self) -> np.ndarray:
@@ -138,11 +146,15 @@ class Quadratic(Landscape):
         return self._apply(self._shift(self._iterates(W)))
 
     def _apply(self, X):
-        return X * self._diag if self._diag is not None else _rows_times(X, self.H)
+        return X * self._diag if self._diag is not None else _rows_times(X, self.H, self.fast)
 
     def hessian(self, w) -> np.ndarray:
         self._iterates(w, "w")
         return self.H.copy()
+
+    def gradient_lipschitz(self) -> float:
+        r"""A Lipschitz constant :math:`\beta` of the gradient: :math:`\max_i |\lambda_i(H)|`."""
+        return float(np.max(np.abs(self.eigenvalues)))
 
     def __repr__(self):
         return f"Quadratic(eigenvalues={np.round(self.eigenvalues, 6).tolist()})"
@@ -238,10 +250,19 @@ def _check_minibatch(W: np.ndarray, idx, n: int, dim: int) -> np.ndarray:
     return idx
 
 
-class _DataLandscape(Landscape):
-    """Shared data handling: ``X (n, d)``, ``y (n,)``, minibatch index checks."""
+# The last minibatch plan, (landscape, indices, plan): one slot per process, replaced as a
+# whole (so threads never see a torn entry).
+_last_plan: list = [None]
 
-    def __init__(self, X, y):
+
+class _DataLandscape(Landscape):
+    """Shared data handling: ``X (n, d)``, ``y (n,)``, minibatch index checks.
+
+    Subclasses give ``_grad_block(W, Xb, yb, blas)``: the gradient of the mean loss over the
+    examples ``Xb`` (``(b, d)`` shared by all rows, or ``(B, b, d)`` one minibatch per row).
+    """
+
+    def __init__(self, X, y, fast: bool = False):
         X = v.as_finite_array("X", X, ndim=2)
         y = v.as_finite_array("y", y, ndim=1)
         if X.shape[0] != y.shape[0]:
@@ -254,23 +275,75 @@ class _DataLandscape(Landscape):
         _check_scale("y", y, 1e160)
         self.X = np.array(X)
         self.y = np.array(y)
+        self.X.setflags(write=False)  # read-only: minibatch plans are reused within a step
+        self.y.setflags(write=False)
         self.n, self.dim = X.shape
+        self.fast = v.as_bool("fast", fast)
+
+    def grad(self, W, idx=None) -> np.ndarray:
+        r"""Gradient of the mean loss over all examples, or over the minibatch ``idx``.
+
+        Full-data products use the landscape's arithmetic (``fast``); minibatch products are
+        ``einsum`` in both. Rows of a ``(B, b)`` ``idx`` that share a minibatch (a sweep's
+        seeds, a coupled pair's configurations) may be evaluated group by group against
+        their ``(b, d)`` examples instead of a gathered ``(B, b, d)``: the same sums (tested).
+        """
+        W = self._iterates(W)
+        if idx is None:
+            return self._grad_block(W, self.X, self.y, self.fast)
+        plan = self._plan(W, idx)
+        if plan[0] == "gathered":
+            return self._grad_block(W, plan[1], plan[2], False)
+        out = np.empty(W.shape)
+        for rows, Xg, yg in plan[1]:
+            out[rows] = self._grad_block(W[rows], Xg, yg, False)
+        return out
 
     def _minibatch(self, W, idx):
-        """``(Xb, yb)`` of shapes ``(b, d)``/``(b,)`` or ``(B, b, d)``/``(B, b)``."""
-        idx = _check_minibatch(W, idx, self.n, self.dim)
-        return self.X[idx], self.y[idx]
+        """``(Xb, yb)``: the examples ``idx`` gathered, ``(b, d)`` or ``(B, b, d)``."""
+        plan = self._plan(W, idx, group=False)
+        return plan[1], plan[2]
 
-    def _margins(self, W, Xb):
+    def _plan(self, W, idx, group: bool = True):
+        """How to evaluate the minibatch ``idx``: ``("gathered", Xb, yb)`` or
+        ``("grouped", [(rows, Xg, yg), ...])`` (with ``group``, for minibatches of 8 or more
+        examples and groups of 32 or more rows on average: below that, gathering is faster).
+
+        Both gradients of a step use the same minibatch: the last plan is reused when the
+        indices are equal (by value, so a reused index buffer is safe). No bit changes.
+        """
+        last = _last_plan[0]
+        mine = last is not None and last[0]() is self
+        if (mine and np.shape(idx) == last[1].shape
+                and (last[1].ndim == 1 or (W.ndim == 2 and W.shape[0] == last[1].shape[0]))
+                and np.array_equal(idx, last[1]) and (group or last[2][0] == "gathered")):
+            return last[2]
+        idx = _check_minibatch(W, idx, self.n, self.dim)
+        plan, groups = None, None
+        if group and idx.ndim == 2 and idx.shape[1] >= 8 and idx.shape[0] >= 32:
+            groups = _products.row_groups(idx, last[3] if mine else None)
+            if groups is not None and 32 * len(groups[0]) <= idx.shape[0]:
+                plan = ("grouped", [(_products.as_slice(rows), self.X[idx[i]], self.y[idx[i]])
+                                    for rows, i in zip(groups[1], groups[0])])
+        if plan is None:
+            plan = ("gathered", self.X[idx], self.y[idx])
+        _last_plan[0] = (weakref.ref(self), idx.copy(), plan, groups)
+        return plan
+
+    def _margins(self, W, Xb, blas: bool = False):
         """``x_i · w`` for every row and example: ``(..., b)``."""
         if Xb.ndim == 3:
             return np.einsum("bkd,bd->bk", Xb, W)
+        if blas:
+            return _products.blocked_matmul(W, np.ascontiguousarray(Xb.T))
         return np.einsum("...d,kd->...k", W, Xb)
 
-    def _combine(self, coef, Xb):
+    def _combine(self, coef, Xb, blas: bool = False):
         """``Σ_k coef_k x_k / b`` per row: ``(..., d)``."""
         if Xb.ndim == 3:
             return np.einsum("bk,bkd->bd", coef, Xb) / Xb.shape[1]
+        if blas:
+            return _products.blocked_matmul(coef, np.ascontiguousarray(Xb)) / Xb.shape[0]
         return np.einsum("...k,kd->...d", coef, Xb) / Xb.shape[0]
 
 
@@ -280,21 +353,29 @@ class LeastSquares(_DataLandscape):
     Args:
         X: ``(n, d)`` design matrix, finite.
         y: ``(n,)`` targets, finite.
+        fast: full-data products (the loss, the full gradient) by BLAS over fixed-shape row
+            blocks (see the module docstring); minibatch gradients are the same either way.
     """
+
+    def __init__(self, X, y, *, fast: bool = False):
+        super().__init__(X, y, fast)
 
     def loss(self, W) -> np.ndarray:
         W = self._iterates(W)
-        r = self._margins(W, self.X) - self.y
+        r = self._margins(W, self.X, self.fast) - self.y
         return _rows_dot(r, r) / (2 * self.n)
 
-    def grad(self, W, idx=None) -> np.ndarray:
-        W = self._iterates(W)
-        Xb, yb = (self.X, self.y) if idx is None else self._minibatch(W, idx)
-        return self._combine(self._margins(W, Xb) - yb, Xb)
+    def _grad_block(self, W, Xb, yb, blas):
+        return self._combine(self._margins(W, Xb, blas) - yb, Xb, blas)
 
     def hessian(self, w) -> np.ndarray:
         self._iterates(w, "w")
         return np.einsum("ki,kj->ij", self.X, self.X) / self.n
+
+    def gradient_lipschitz(self) -> float:
+        r"""A Lipschitz constant :math:`\beta` of the full gradient:
+        :math:`\lambda_{\max}(X^\top X / n)`."""
+        return float(np.linalg.eigvalsh(np.einsum("ki,kj->ij", self.X, self.X) / self.n)[-1])
 
     def __repr__(self):
         return f"LeastSquares(n={self.n}, d={self.dim})"
@@ -308,13 +389,15 @@ class Logistic(_DataLandscape):
         X: ``(n, d)`` features, finite.
         y: ``(n,)`` labels in :math:`\{-1, +1\}`; labels in :math:`\{0, 1\}` are converted.
         l2: ridge coefficient :math:`\ell_2 \ge 0`.
+        fast: as in :class:`LeastSquares`.
     """
 
-    def __init__(self, X, y, l2: float = 0.0):
-        super().__init__(X, y)
+    def __init__(self, X, y, l2: float = 0.0, *, fast: bool = False):
+        super().__init__(X, y, fast)
         labels = set(np.unique(self.y).tolist())
         if labels <= {0.0, 1.0}:
             self.y = 2.0 * self.y - 1.0
+            self.y.setflags(write=False)
         elif not labels <= {-1.0, 1.0}:
             shown = sorted(labels)[:6]
             raise ValueError(f"y must hold labels in {{-1, +1}} (or {{0, 1}}), got {shown}")
@@ -322,17 +405,15 @@ class Logistic(_DataLandscape):
 
     def loss(self, W) -> np.ndarray:
         W = self._iterates(W)
-        m = self.y * self._margins(W, self.X)
+        m = self.y * self._margins(W, self.X, self.fast)
         out = np.logaddexp(0.0, -m).mean(axis=-1)
         if self.l2:
             out = out + 0.5 * self.l2 * _rows_dot(W, W)
         return out
 
-    def grad(self, W, idx=None) -> np.ndarray:
-        W = self._iterates(W)
-        Xb, yb = (self.X, self.y) if idx is None else self._minibatch(W, idx)
-        m = yb * self._margins(W, Xb)
-        g = self._combine(-yb * _expit(-m), Xb)
+    def _grad_block(self, W, Xb, yb, blas):
+        m = yb * self._margins(W, Xb, blas)
+        g = self._combine(-yb * _expit(-m), Xb, blas)
         if self.l2:
             g = g + self.l2 * W
         return g
@@ -345,6 +426,12 @@ class Logistic(_DataLandscape):
         s = _expit(m) * _expit(-m)
         H = np.einsum("k,ki,kj->ij", s, self.X, self.X) / self.n
         return (H + H.T) / 2 + self.l2 * np.eye(self.dim)
+
+    def gradient_lipschitz(self) -> float:
+        r"""A Lipschitz constant :math:`\beta` of the full gradient:
+        :math:`\lambda_{\max}(X^\top X / n) / 4 + \ell_2` (:math:`\sigma' \le 1/4`)."""
+        XtX = np.einsum("ki,kj->ij", self.X, self.X) / self.n
+        return float(np.linalg.eigvalsh(XtX)[-1] / 4 + self.l2)
 
     def __repr__(self):
         return f"Logistic(n={self.n}, d={self.dim}, l2={self.l2})"
@@ -380,6 +467,7 @@ class NoisyQuadratic(Landscape):
         sigma: noise standard deviation :math:`\sigma \ge 0` per example and coordinate;
             ``0`` gives the noiseless quadratic.
         seed: seed of the tilts, for ``numpy.random.default_rng``.
+        fast: the arithmetic of :math:`Hw` (see :class:`Quadratic`).
 
     Attributes:
         quadratic: the :class:`Quadratic` :math:`\tfrac12 w^\top H w`.
@@ -393,8 +481,8 @@ class NoisyQuadratic(Landscape):
         Kim et al., Stability Analysis of Sharpness-Aware Minimization, arXiv:2301.06308.
     """
 
-    def __init__(self, H, n: int, sigma: float, seed=0):
-        self.quadratic = Quadratic(H)
+    def __init__(self, H, n: int, sigma: float, seed=0, *, fast: bool = False):
+        self.quadratic = Quadratic(H, fast=fast)
         self.dim = self.quadratic.dim
         self.n = v.as_count("n", n, low=2)
         self.sigma = v.as_real("sigma", sigma, low=0.0, high=1e150)
@@ -422,6 +510,10 @@ class NoisyQuadratic(Landscape):
 
     def hessian(self, w) -> np.ndarray:
         return self.quadratic.hessian(w)
+
+    def gradient_lipschitz(self) -> float:
+        r"""A Lipschitz constant :math:`\beta` of every gradient (full or minibatch)."""
+        return self.quadratic.gradient_lipschitz()
 
     def __repr__(self):
         return (f"NoisyQuadratic(eigenvalues={np.round(self.quadratic.eigenvalues, 6).tolist()}, "

@@ -79,11 +79,13 @@ def row_norm(x: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("...i,...i->...", x, x))[..., None]
 
 
-def _safe_divide(num: np.ndarray, den: np.ndarray, where_zero: float) -> np.ndarray:
+def _divide_or(num, den, where_zero: float) -> np.ndarray:
     """``num / den`` with ``where_zero`` where ``den == 0``, without a division warning."""
-    num, den = np.broadcast_arrays(num, den)
-    out = np.full(den.shape, where_zero, dtype=np.float64)
-    np.divide(num, den, out=out, where=den != 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.asarray(num / den, dtype=np.float64)
+    zero = den == 0
+    if np.any(zero):
+        out[np.broadcast_to(zero, out.shape)] = where_zero
     return out
 
 
@@ -115,10 +117,9 @@ def renormalization_factor(g_norm, perturbed_norm, eps: float = 0.0, truncate: b
 
 def _renormalization_factor(g_norm, perturbed_norm, eps, truncate):
     """:func:`renormalization_factor` without the input checks (norms from :func:`row_norm`)."""
-    den = perturbed_norm + eps
-    gamma = _safe_divide(g_norm, den, where_zero=1.0)
+    gamma = _divide_or(g_norm, perturbed_norm + eps if eps else perturbed_norm, 1.0)
     if truncate:
-        gamma = np.minimum(gamma, 1.0)
+        np.minimum(gamma, 1.0, out=gamma)
     return gamma
 
 
@@ -282,24 +283,61 @@ def _check_buffer(buf, w) -> None:
 
 
 def _update(rule: _Rule, W, buf, grad, lr, rho, opt: Optimizer):
-    """One step of ``rule`` on a batch ``W`` of shape ``(B, d)``; returns ``(W, buf, info)``."""
+    """One step of ``rule`` on a batch ``W`` of shape ``(B, d)``; returns ``(W, buf, info)``.
+
+    The step is :func:`_step`, written once. A coordinate-major 2-D batch (Fortran order
+    ``(B, 2)``, as :func:`ssam_theory.sweep` keeps 2-D iterates) is stepped as its transpose
+    ``(2, B)``, where every elementwise operation has a contiguous inner loop over the ``B``
+    rows instead of 2 coordinates; the operations on every element are the same, and with two
+    coordinates every norm is the same sum :math:`x_1^2 + x_2^2` in any layout, so the rows
+    agree bit for bit (tested). For ``d >= 3``, ``einsum``'s norms depend on the layout, so
+    other batches are stepped as they are.
+    """
+    B, d = W.shape
+    if B > 1 and d == 2 and W.flags.f_contiguous and not W.flags.c_contiguous:
+        def gradT(XT):
+            return grad(XT.T).T
+
+        def col(x):  # per-row values (B, 1) → (B,), broadcasting along the rows of (2, B)
+            return x[:, 0] if isinstance(x, np.ndarray) else x
+
+        WT, bufT, info = _step(rule, W.T, None if buf is None else buf.T, gradT, col(lr),
+                               col(rho), opt, _column_norm)
+        return WT.T, None if bufT is None else bufT.T, info
+    W_new, buf, info = _step(rule, W, buf, grad, lr, rho, opt, row_norm)
+    return W_new, buf, StepInfo(*(x[:, 0] for x in info))
+
+
+def _column_norm(XT):
+    """Per-row norm of a coordinate-major ``XT (d, B)``: ``sqrt(x_1² + x_2² + …)``, summed in
+    coordinate order (for ``d = 2``, :func:`row_norm`'s sum in any layout)."""
+    s = XT[0] * XT[0]
+    for i in range(1, XT.shape[0]):
+        s += XT[i] * XT[i]
+    return np.sqrt(s, out=s)
+
+
+def _step(rule: _Rule, W, buf, grad, lr, rho, opt: Optimizer, norm):
+    """The step on ``W``, with ``norm(x)`` the per-row norms, broadcastable against ``W``
+    like the per-row ``lr`` and ``rho``. Returns ``(W, buf, StepInfo of norm-shaped arrays)``.
+    """
     g = grad(W)
-    g_norm = row_norm(g)
+    g_norm = norm(g)
     if rule.perturbation is None:
         d, gt_norm, gamma = g, g_norm, np.ones_like(g_norm)
     else:
         # ‖s(w) ⊙ g‖ with s(w) = |w| (adaptive), else ‖g‖
-        sg_norm = row_norm(np.abs(W) * g) if opt.adaptive else g_norm
-        if rule.perturbation == "normalized":
-            scale = _safe_divide(rho, sg_norm + opt.eps, where_zero=0.0)  # ρ / (‖s⊙g‖ + ε)
+        sg_norm = norm(np.abs(W) * g) if opt.adaptive else g_norm
+        if rule.perturbation == "normalized":  # ρ / (‖s⊙g‖ + ε), 0 where that vanishes
+            scale = _divide_or(rho, sg_norm + opt.eps if opt.eps else sg_norm, 0.0)
         else:
             scale = rho
         e = (W * W * g) * scale if opt.adaptive else g * scale  # e(w)
         Wp = W + e  # w + e(w)
         gt = grad(Wp)  # g̃ = ∇f(w + e)
-        gt_norm = row_norm(gt)
-        if rule.renormalize:
-            den = row_norm(np.abs(Wp) * gt) if opt.adaptive else gt_norm
+        gt_norm = norm(gt)
+        if rule.renormalize:  # γ = ‖s⊙g‖ / (‖s(w+e)⊙g̃‖ + ε)
+            den = norm(np.abs(Wp) * gt) if opt.adaptive else gt_norm
             gamma = _renormalization_factor(sg_norm, den, opt.eps, opt.truncate)
             d = gt * gamma  # γ g̃
         else:
@@ -310,9 +348,7 @@ def _update(rule: _Rule, W, buf, grad, lr, rho, opt: Optimizer):
     if opt.momentum:
         buf = d if buf is None else opt.momentum * buf + d
         d = buf
-    W_new = W - lr * d
-    info = StepInfo(g_norm[:, 0], gt_norm[:, 0], gamma[:, 0])
-    return W_new, buf, info
+    return W - lr * d, buf, StepInfo(g_norm, gt_norm, gamma)
 
 
 def optimizer(name: str, lr=0.1, rho=0.05, *, truncate: bool = False, adaptive: bool = False,

@@ -6,6 +6,8 @@ shared with the reproduction tests); the per-claim tests read its records. Claim
 well-formed, evidenced verdict, whatever it is.
 """
 
+import dataclasses
+import functools
 import json
 
 import numpy as np
@@ -212,17 +214,34 @@ def test_c11a_wrong_rule_and_wrong_prediction():
     res = check_c11a(quick=True, rules={"ssam": usam_as})
     assert res.verdict == "inconclusive"
 
-    def ssam_4x(lr, rho=0.0, **options):
-        return st.optimizer("ssam", lr=4 * np.asarray(lr), rho=rho, **options)
-
-    res = check_c11a(quick=True, rules={"ssam": ssam_4x})
+    res = check_c11a(quick=True, rules={"ssam": functools.partial(_scaled_ssam, 4.0)})
     ssam_rows = [row for row in res.rows if "SSAM outcomes" in row.setting]
     assert not all(row.passes for row in ssam_rows)
 
 
-def _slow_ssam(lr, rho=0.0, **options):
-    """SSAM with a wrong γ: a fifth of the renormalized step (escapes slower than USAM)."""
-    return st.optimizer("ssam", lr=0.2 * np.asarray(lr), rho=rho, **options)
+@dataclasses.dataclass(frozen=True)
+class _ScaledStep(st.Optimizer):
+    """A wrong rule for the tests: the update of the wrapped rule times ``factor`` (a wrong γ).
+
+    It keeps the η and ρ it was built with, so the sweep engine accepts it as labelled (a
+    factory that returned other η would be refused) while the dynamics are wrong.
+    """
+
+    factor: float = 1.0
+
+    def step_with_info(self, w, state, grad):
+        w_new, state, info = super().step_with_info(w, state, grad)
+        return w + self.factor * (w_new - w), state, info
+
+
+def _scaled_ssam(factor, lr, rho=0.0, **options):
+    opt = st.optimizer("ssam", lr=lr, rho=rho, **options)
+    return _ScaledStep(**{f.name: getattr(opt, f.name) for f in dataclasses.fields(opt)},
+                       factor=factor)
+
+
+#: SSAM with a wrong γ: a fifth of the renormalized step (escapes slower than USAM).
+_slow_ssam = functools.partial(_scaled_ssam, 0.2)
 
 
 @pytest.mark.slow

@@ -1,0 +1,361 @@
+"""The package against JAX ``jit(vmap(fori_loop))`` (float64) and a per-configuration loop.
+
+Every ratio is measured in this run, on this machine, best of ``--repeat`` timings (the
+machine may be shared: take the best, not the mean). Sections:
+
+1. Dense quadratics, d = 2, 16, 64 (a Haar rotation of ``linspace(1, 10, d)``): SSAM, every
+   row stable (η in [0.01, 0.19], ρ in [0, 0.5]), every step computed (``grad_tol=None``).
+   Package: ``st.sweep`` with the exact arithmetic, the fast one (``fast=True``), and the
+   fast one on a two-process executor (JAX uses both cores too).
+2. Minibatch least squares and logistic regression (synthetic data of
+   :mod:`ssam_theory.data`, n = 200, d = 20): every row its own minibatch sequence, as the
+   coupled runs of :mod:`ssam_theory.linear`. ``st.sweep`` in stochastic mode (steps only)
+   and ``st.run`` with explicit per-row indices (also the full loss at every step, as the
+   coupled runs record it); JAX does the same work.
+3. The 128 x 128 x 1000 SSAM grid on diag(10, 1) (``st.sweep`` with its outcome-aware
+   early stopping) against JAX running every step.
+4. Memory of a sweep over 10^6 configurations (``tracemalloc`` peak).
+
+Without JAX (``pip install ssam_theory[bench]``) the JAX columns are skipped with a message.
+
+    python benchmarks/bench_jax.py [--repeat 3] [--quick] [--skip SECTION ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import functools
+import platform
+import time
+import tracemalloc
+
+import numpy as np
+
+import ssam_theory as st
+
+try:
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+except ImportError:  # the [bench] extra is optional
+    jax = None
+
+
+TIMER = time.perf_counter  # --timer cpu: time.process_time (this process's CPU time)
+
+
+def best(fn, repeat):
+    """Best time of ``fn()`` over ``repeat`` runs, and its last result."""
+    t_best, out = np.inf, None
+    for _ in range(repeat):
+        t0 = TIMER()
+        out = fn()
+        t_best = min(t_best, TIMER() - t0)
+    return t_best, out
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import os
+
+    return f"{model}, {os.cpu_count()} cores, {platform.system()}, numpy {np.__version__}" + (
+        f", jax {jax.__version__}" if jax else "")
+
+
+# ------------------------------------------------------------------------------ JAX side
+
+def _jax_ssam(grad):
+    """SSAM step of one row, for ``jit(vmap(...))``: γ = ‖g‖/‖g̃‖, 1 where ‖g̃‖ = 0."""
+
+    def step(w, lr, rho, *extra):
+        g = grad(w, *extra)
+        gn = jnp.sqrt(g @ g)
+        gt = grad(w + rho * g, *extra)
+        gtn = jnp.sqrt(gt @ gt)
+        gamma = jnp.where(gtn > 0, gn / jnp.where(gtn > 0, gtn, 1.0), 1.0)
+        return w - lr * (gamma * gt)
+
+    return step
+
+
+def jax_quadratic(H, steps):
+    H = jnp.asarray(H)
+    step = _jax_ssam(lambda w: H @ w)
+
+    def one(w, lr, rho):
+        return jax.lax.fori_loop(0, steps, lambda _, w: step(w, lr, rho), w)
+
+    return jax.jit(jax.vmap(one))
+
+
+def _jax_data_grad(X, y, task):
+    X, y = jnp.asarray(X), jnp.asarray(y)
+
+    def grad(w, idx):
+        Xb, yb = X[idx], y[idx]
+        m = Xb @ w
+        c = m - yb if task == "least_squares" else -yb * jax.nn.sigmoid(-yb * m)
+        return (c @ Xb) / idx.shape[0]
+
+    def loss(w):
+        m = X @ w
+        if task == "least_squares":
+            r = m - y
+            return (r @ r) / (2 * X.shape[0])
+        return jnp.mean(jnp.logaddexp(0.0, -y * m))
+
+    return grad, loss
+
+
+def jax_data(X, y, task, steps, record_loss):
+    grad, loss = _jax_data_grad(X, y, task)
+    step = _jax_ssam(grad)
+
+    def one(w, lr, rho, idx):  # idx: (steps, b), this row's minibatches
+        if not record_loss:
+            return jax.lax.fori_loop(0, steps, lambda t, w: step(w, lr, rho, idx[t]), w)
+
+        def body(w, i):
+            w = step(w, lr, rho, i)
+            return w, loss(w)
+
+        return jax.lax.scan(body, w, idx)
+
+    return jax.jit(jax.vmap(one))
+
+
+def jax_rate(fn, args, rows_steps, repeat):
+    fn(*args)  # compile
+    t, out = best(lambda: jax.block_until_ready(fn(*args)), repeat)
+    return rows_steps / t, out
+
+
+# ------------------------------------------------------------------------------ package side
+
+def loop_rate(f, lr, rho, w0, steps, **run_kw):
+    """Row-steps/s of ``opt.step`` on one ``(d,)`` iterate per configuration."""
+    t0 = TIMER()
+    for a, b, w in zip(lr, rho, w0):
+        opt = st.optimizer("ssam", lr=float(a), rho=float(b))
+        state = opt.init(w)
+        for _ in range(steps):
+            w, state = opt.step(w, state, f.grad)
+    return len(lr) * steps / (TIMER() - t0)
+
+
+def _chunk(rows, d, executor):
+    """The default chunk size serially; on the executor, at least 4 chunks (2 per worker)."""
+    default = max(256, 2**15 // d)
+    return default if executor is None else min(default, -(-rows // 4))
+
+
+def _fmt_ratio(x):
+    return "   n/a" if x is None else f"{x:6.2f}"
+
+
+def dense(a, pool) -> None:
+    print("\n1. dense quadratics: SSAM, all rows stable, every step computed "
+          "(row-steps/s; ratio = package / JAX)")
+    print(f"  {'d':>3} {'configs':>7} {'steps':>5} {'exact':>9} {'fast':>9} {'fast x2':>9} "
+          f"{'loop':>9} {'JAX':>9} {'best/JAX':>8} {'best/loop':>9}")
+    cases = ((2, 65_536, 200), (16, 16_384, 100), (64, 4096, 50))
+    if a.quick:
+        cases = ((2, 16_384, 50), (16, 4096, 30), (64, 1024, 20))
+    for d, rows, steps in cases:
+        lam = np.linspace(1.0, 10.0, d)
+        n = int(np.sqrt(rows))
+        lr, rho = np.linspace(0.01, 0.19, n), np.linspace(0.0, 0.5, rows // n)
+        rates = {}
+        res = None
+        for label, fast, ex in (("exact", False, None), ("fast", True, None),
+                                ("fast x2", True, pool)):
+            if label == "fast x2" and pool is None:
+                rates[label] = float("nan")
+                continue
+            f = st.Quadratic.from_eigenvalues(lam, seed=0, fast=fast)
+            t, res = best(functools.partial(st.sweep, f, "ssam", lr=lr, rho=rho, steps=steps,
+                                            grad_tol=None, progress=False, executor=ex,
+                                            chunk_size=_chunk(rows, d, ex)), a.repeat)
+            assert np.all(res.outcome == st.Outcome.BOUNDED)
+            rates[label] = res.stats["row_steps"] / t
+        f = st.Quadratic.from_eigenvalues(lam, seed=0)
+        k = 24
+        loop = loop_rate(f, lr[:k], rho[:k], np.broadcast_to(res.w0[0], (k, d)), steps)
+        jr = None
+        if jax:
+            LR, RHO = np.repeat(lr, rho.size), np.tile(rho, lr.size)
+            W0 = np.broadcast_to(res.w0[0], (LR.size, d)).copy()
+            jr, wj = jax_rate(jax_quadratic(f.H, steps), (W0, LR, RHO), LR.size * steps,
+                              a.repeat)
+            err = np.max(np.abs(np.asarray(wj) - res.final_w[..., 0, :].reshape(-1, d)))
+            assert err < 1e-9, err  # same iterates up to rounding
+        top = np.nanmax(list(rates.values()))
+        print(f"  {d:>3} {rows:>7} {steps:>5} {rates['exact']:9.2e} {rates['fast']:9.2e} "
+              f"{rates['fast x2']:9.2e} {loop:9.2e} "
+              f"{jr if jr else float('nan'):9.2e} {_fmt_ratio(top / jr if jr else None):>8} "
+              f"{top / loop:8.0f}x")
+
+
+def data(a, pool) -> None:
+    print("\n2. minibatch linear models: SSAM, per-row minibatch sequences "
+          "(row-steps/s; ratio = package / JAX)")
+    print(f"  {'task':<14} {'mode':<12} {'configs':>7} {'b':>3} {'steps':>5} {'exact':>9} "
+          f"{'fast':>9} {'fast x2':>9} {'JAX':>9} {'best/JAX':>8}")
+    for task, maker in (("least_squares", st.data.synthetic_least_squares),
+                        ("logistic", st.data.synthetic_logistic)):
+        ds = maker(seed=0)
+        for b, (nl, nr, seeds), steps in ((4, (32, 16, 4), 200), (32, (16, 8, 4), 100)):
+            if a.quick:
+                nl, nr, seeds, steps = nl // 2, nr // 2, 2, steps // 4
+            lr = np.linspace(0.002, 0.02, nl) if task == "least_squares" else \
+                np.linspace(0.05, 0.5, nl)
+            rho = np.linspace(0.0, 0.1, nr)
+            rows = nl * nr * seeds
+            # (a) st.sweep in stochastic mode: steps only
+            rates, res = {}, None
+            for label, fast, ex in (("exact", False, None), ("fast", True, None),
+                                    ("fast x2", True, pool)):
+                if label == "fast x2" and pool is None:
+                    rates[label] = float("nan")
+                    continue
+                land = _land(ds, fast)
+                t, res = best(functools.partial(
+                    st.sweep, land, "ssam", lr=lr, rho=rho, steps=steps, seeds=seeds,
+                    batch_size=b, grad_tol=None, progress=False, executor=ex,
+                    chunk_size=_chunk(rows, land.dim, ex)), a.repeat)
+                rates[label] = res.stats["row_steps"] / t
+            jr = None
+            land = _land(ds, False)
+            if jax:
+                tables = np.stack([st.minibatch_indices(land.n, b, steps, int(s))
+                                   for s in res.seeds])  # (S, T, b)
+                LR = np.repeat(lr, nr * seeds)
+                RHO = np.tile(np.repeat(rho, seeds), nl)
+                S = np.tile(np.arange(seeds), nl * nr)
+                W0 = res.w0[S]
+                fn = jax_data(land.X, land.y, task, steps, record_loss=False)
+                jr, wj = jax_rate(fn, (W0, LR, RHO, tables[S]), rows * steps, a.repeat)
+                err = np.max(np.abs(np.asarray(wj) - res.final_w.reshape(-1, land.dim)))
+                assert err < 1e-8, err
+            top = np.nanmax(list(rates.values()))
+            print(f"  {task:<14} {'sweep':<12} {rows:>7} {b:>3} {steps:>5} "
+                  f"{rates['exact']:9.2e} {rates['fast']:9.2e} {rates['fast x2']:9.2e} "
+                  f"{jr if jr else float('nan'):9.2e} {_fmt_ratio(top / jr if jr else None):>8}")
+            # (b) st.run with explicit indices and the full loss at every step (coupled runs)
+            idx = np.random.default_rng(1).integers(0, land.n, size=(steps, rows, b))
+            LR = np.repeat(lr, nr * seeds)
+            RHO = np.tile(np.repeat(rho, seeds), nl)
+            W0 = np.zeros((rows, land.dim))
+            rr = {}
+            for label, fast in (("exact", False), ("fast", True)):
+                landf = _land(ds, fast)
+                opt = st.optimizer("ssam", lr=LR, rho=RHO)
+                t, tr = best(functools.partial(st.run, opt, landf, W0, steps, indices=idx),
+                             a.repeat)
+                rr[label] = rows * steps / t
+            jr = None
+            if jax:
+                fn = jax_data(land.X, land.y, task, steps, record_loss=True)
+                jr, (wj, _) = jax_rate(fn, (W0, LR, RHO, idx.transpose(1, 0, 2)),
+                                        rows * steps, a.repeat)
+                assert np.max(np.abs(np.asarray(wj) - tr.final)) < 1e-8
+            top = max(rr.values())
+            print(f"  {task:<14} {'run + loss':<12} {rows:>7} {b:>3} {steps:>5} "
+                  f"{rr['exact']:9.2e} {rr['fast']:9.2e} {'':>9} "
+                  f"{jr if jr else float('nan'):9.2e} {_fmt_ratio(top / jr if jr else None):>8}")
+
+
+def _land(ds, fast):
+    cls = st.LeastSquares if ds.task == "least_squares" else st.Logistic
+    return cls(ds.X, ds.y, fast=fast)
+
+
+def main_case(a, pool) -> None:
+    grid, steps = (128, 1000) if not a.quick else (64, 300)
+    print(f"\n3. main case: SSAM on diag(10, 1), {grid} x {grid} (η, ρ) x {steps} steps, "
+          f"η in [0.01, 0.3], ρ in [0, 0.5]")
+    f = st.Quadratic(np.diag([10.0, 1.0]))
+    lr, rho = np.linspace(0.01, 0.3, grid), np.linspace(0.0, 0.5, grid)
+    rates = {}
+    res = None
+    for label, ex in (("serial", None), ("x2", pool)):
+        if label == "x2" and pool is None:
+            rates[label] = float("nan")
+            continue
+        t, res = best(lambda ex=ex: st.sweep(f, "ssam", lr=lr, rho=rho, steps=steps,
+                                             progress=False, executor=ex), a.repeat)
+        rates[label] = t
+    nominal = grid * grid * steps
+    print(f"  sweep: {rates['serial']:.3f} s serial, {rates['x2']:.3f} s on 2 processes; "
+          f"{res.stats['row_steps']:,} of {nominal:,} row-steps computed")
+    if jax:
+        LR, RHO = np.repeat(lr, grid), np.tile(rho, grid)
+        W0 = np.broadcast_to(res.w0[0], (LR.size, 2)).copy()
+        with np.errstate(over="ignore", invalid="ignore"):
+            jr, _ = jax_rate(jax_quadratic(f.H, steps), (W0, LR, RHO), nominal, a.repeat)
+        tj = nominal / jr
+        top = np.nanmin(list(rates.values()))
+        print(f"  JAX (every step): {tj:.3f} s;  ratio JAX time / sweep time = {tj / top:.1f}x")
+
+
+def memory(a) -> None:
+    n = 1000 if not a.quick else 300
+    steps = 50
+    print(f"\n4. memory: {n} x {n} = {n * n:,} configurations of SSAM on diag(10, 1), "
+          f"{steps} steps")
+    f = st.Quadratic(np.diag([10.0, 1.0]))
+    lr, rho = np.linspace(0.01, 0.3, n), np.linspace(0.0, 0.5, n)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    res = st.sweep(f, "ssam", lr=lr, rho=rho, steps=steps, progress=False)
+    t = time.perf_counter() - t0
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    result = sum(getattr(res, k).nbytes for k in ("outcome", "event_step", "final_loss",
+                                                  "final_grad_norm", "final_w"))
+    print(f"  peak traced memory {peak / 2**20:.1f} MiB ({peak / (n * n):.0f} B per "
+          f"configuration); the result arrays alone {result / 2**20:.1f} MiB; {t:.1f} s")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
+    p.add_argument("--skip", nargs="*", default=[], choices=["dense", "data", "main", "memory"])
+    p.add_argument("--timer", choices=["wall", "cpu"], default="wall",
+                   help="cpu: this process's CPU time (steadier on a shared machine; the "
+                        "two-process columns are then skipped, JAX runs on one core here)")
+    a = p.parse_args()
+    global TIMER
+    if a.timer == "cpu":
+        TIMER = time.process_time
+    print(f"machine: {machine()}")
+    print(f"timings: best of {a.repeat}, {a.timer} clock")
+    if jax is None:
+        print("JAX is not installed (pip install 'ssam_theory[bench]'): JAX columns skipped")
+    with cf.ProcessPoolExecutor(2) as pool:
+        pool.submit(int, 0).result()  # start the workers before timing
+        if a.timer == "cpu":
+            pool = None  # CPU time of other processes is not counted
+        if "dense" not in a.skip:
+            dense(a, pool)
+        if "data" not in a.skip:
+            data(a, pool)
+        if "main" not in a.skip:
+            main_case(a, pool)
+    if "memory" not in a.skip:
+        memory(a)
+
+
+if __name__ == "__main__":
+    main()
