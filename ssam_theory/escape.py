@@ -29,7 +29,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _validate as v
-from .landscapes import Landscape, _check_minibatch
+from .data_landscapes import _check_minibatch
+from .landscapes import Landscape
 from .rules import RULES, RuleFactory, build, rule_factories
 from .sweep import Outcome, sweep
 

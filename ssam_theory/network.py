@@ -42,7 +42,7 @@ import numpy as np
 from . import _validate as v
 from . import theory as th
 from .data import Dataset, _build, diabetes
-from .landscapes import _DataLandscape
+from .data_landscapes import _DataLandscape
 from .rules import RULES, build, rule_factories
 from .trajectory import run
 

@@ -167,6 +167,7 @@ def usam_wider(lr, rho=0.0, **options):
     ("C16", {"ssam": usam_as}),
     ("C02", {"usam": usam_wider}),  # 1.2ρ: diverges below 2/(λ+ρλ²)
     ("C09", {"usam": sam_as}),    # normalized perturbation: the multiplier is not 1 − ηb(ρb−1)
+    ("C10", {"sam": usam_as}),    # unnormalized perturbation: no trap of radius ρ
     pytest.param("C06", {"nssam": sam_as}, marks=pytest.mark.slow),  # SAM's floor
     pytest.param("C17", {"nssam": sam_as}, marks=pytest.mark.slow),
     ("C04", {"sam": usam_as}),    # unnormalized perturbation: no 2-cycle

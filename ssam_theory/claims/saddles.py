@@ -183,10 +183,12 @@ def check_c10(quick: bool = True, rules: Rules | None = None) -> Result:
                  "ρ|λ_neg|/|λ_i|, ρ along v_neg); trapped in |y| ≤ ρ iff η ≤ 1/|λ_neg| and "
                  "a < λ_edge(η, ρ, ρ|λ_neg|) = (|λ_neg|/2)(√(1+8/(η|λ_neg|))−1)")
     below = [r for r in rows if r["side"] == "below"]
+    y_max = [r["max_abs_y_over_rho"] for r in below if r["max_abs_y_over_rho"] is not None]
+    y_text = f"{max(y_max):.3f}" if y_max else "n/a: every run diverged"
     measured = (f"direction rule on {agree}/{total} random points; trapped (max|y| ≤ ρ) "
                 f"{sum(r['fraction_as_predicted'] == 1 for r in below)}/{len(below)} saddles "
                 f"at η=(1−δ)/b or a=(1−δ)a* (max |y|/ρ "
-                f"{max(r['max_abs_y_over_rho'] for r in below):.3f}); "
+                f"{y_text}); "
                 f"all escaped at (1+δ)× in "
                 f"{sum(r['fraction_as_predicted'] == 1 for r in rows if r['side'] == 'above')}"
                 f"/{len(rows) - len(below)}")
