@@ -89,8 +89,10 @@ def _positive_grid(name, values) -> np.ndarray:
 
 
 def _seeds(seeds) -> tuple[int, ...]:
-    if isinstance(seeds, (int, np.integer)):
-        seeds = (seeds,)
+    """Seeds as everywhere in the package (:func:`ssam_theory.sweep`): a count ``n >= 1``
+    means seeds ``0 … n-1``; a sequence lists the seeds themselves."""
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        return tuple(range(v.as_count("seeds", int(seeds), low=1)))
     seeds = tuple(v.as_count("seeds", int(s) if isinstance(s, np.integer) else s)
                   for s in seeds)
     if not seeds:
@@ -289,7 +291,8 @@ def coupled_stability(dataset: Dataset, rules=RULES, lrs=(0.01,), rho: float = 0
         lrs: ``(E,)`` learning rates :math:`\eta > 0`; one batch row each.
         rho: :math:`\rho \ge 0` of the SAM-family rules (ignored by sgd).
         steps: :math:`T`.
-        seeds: seeds of the index sequences (:func:`ssam_theory.minibatch_indices`).
+        seeds: a count n (seeds 0 … n-1, as in :func:`ssam_theory.sweep`) or the seeds of the
+            index sequences (:func:`ssam_theory.minibatch_indices`).
         batch_size: :math:`b` (1 is Hardt et al.'s setting).
         replace: ``(K,)`` pairs ``(i*, k)``: training row ``i*`` replaced by pool row ``k``;
             default :func:`default_replacements` with ``K = 1``.

@@ -248,3 +248,12 @@ def test_rejects_neighbour_as_base(diabetes):
         lin.lr_regime("diabetes")
     with pytest.raises(ValueError, match="rhos"):
         lin.lr_regime(diabetes, rhos=[-0.1])
+
+
+def test_seeds_mean_what_they_mean_in_sweep(diabetes):
+    """A count n means seeds 0 … n-1 here too (as in st.sweep), a sequence the seeds
+    themselves: seeds=2 and seeds=(0, 1) are the same experiment, bit for bit."""
+    a = lin.coupled_stability(diabetes, ("sgd",), [0.01], steps=5, seeds=2)
+    b = lin.coupled_stability(diabetes, ("sgd",), [0.01], steps=5, seeds=(0, 1))
+    assert a.seeds == (0, 1) == b.seeds
+    assert a.delta.tobytes() == b.delta.tobytes()
