@@ -194,3 +194,25 @@ def test_c19_fails_when_the_gap_is_not_closed():
     res = check_c19(config=cfg, rules={"ssam": _usam_as_ssam})
     assert res.verdict == "violated"
     assert "ssam_closed" in res.evidence["counterexample"]
+
+
+@pytest.mark.parametrize("censored, phi, p, expected", [
+    ({"usam": 0.0, "ssam": 0.0}, 0.9, 1e-4, "closed"),
+    ({"usam": 0.0, "ssam": 0.0}, 0.5, 1e-4, "not closed"),
+    # USAM never left on some runs: its delay is longer than counted, φ = 0.5 is a lower
+    # bound, which decides nothing; φ = 0.9 as a lower bound is a closing
+    ({"usam": 0.4, "ssam": 0.0}, 0.5, 1e-4, "unresolved"),
+    ({"usam": 0.4, "ssam": 0.0}, 0.9, 1e-4, "closed"),
+    # SSAM never left on some runs: φ is an upper bound; below the threshold it fails
+    ({"usam": 0.0, "ssam": 0.2}, 0.5, 1e-4, "not closed"),
+    ({"usam": 0.0, "ssam": 0.2}, 0.9, 1e-4, "unresolved"),
+    ({"usam": 0.3, "ssam": 0.2}, 0.9, 1e-4, "unresolved"),
+])
+def test_c19_closing_accounts_for_the_step_budget(censored, phi, p, expected):
+    """A run that never leaves is counted at the step budget, which understates its escape
+    time: C19 judges φ as a bound then, never as a measurement."""
+    from ssam_theory.claims.network import closing_verdict
+
+    cell = {"censored": censored, "ssam_closed": (phi, phi, phi), "ssam_helps_p": p}
+    closing_verdict(cell)
+    assert cell["closing"] == expected

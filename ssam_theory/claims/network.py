@@ -29,7 +29,7 @@ from scipy import stats
 from .. import network as nw
 from ._base import Result, Row, Rules, fmt
 
-__all__ = ["CLOSED_FRACTION", "RATE_TOL", "SLOPE_TOL", "check_c19", "holm"]
+__all__ = ["CLOSED_FRACTION", "RATE_TOL", "SLOPE_TOL", "check_c19", "closing_verdict", "holm"]
 
 #: Tolerance on a measured multiplier: on the line the loss is the quartic
 #: f(0) − bs²/2 + as⁴/8, so a linear rate is exact up to O(a s²/b) ≈ 1e-10 for |s| ≤ 1e-5,
@@ -125,6 +125,32 @@ def _rate_rows(cfg, nets, rules):
                        for k, m in meas.items()}
 
 
+def closing_verdict(c) -> None:
+    r"""Whether SSAM closed USAM's delay in cell ``c``: ``closed``, ``not closed`` or
+    ``unresolved``, with the reason.
+
+    A run that never leaves counts at the step budget, which *under*-states its escape time.
+    With USAM censored, :math:`\varphi` is a lower bound (USAM's true delay is longer): a
+    bound ≥ the threshold is a closing, a bound below it decides nothing. With SSAM censored,
+    :math:`\varphi` is an upper bound: below the threshold it is a failure to close, above
+    it decides nothing.
+    """
+    ok = c["ssam_helps_p"] < ALPHA and c["ssam_closed"][0] >= CLOSED_FRACTION
+    usam_cut, ssam_cut = c["censored"]["usam"] > 0, c["censored"]["ssam"] > 0
+    if usam_cut and ssam_cut:
+        c["closing"], c["closing_why"] = "unresolved", "USAM and SSAM both hit the step budget"
+    elif usam_cut and not ok:
+        c["closing"] = "unresolved"
+        c["closing_why"] = (f"USAM hit the step budget on {c['censored']['usam']:.0%} of the "
+                            f"runs, so φ ≥ {fmt(c['ssam_closed'][0], 2)} is only a lower bound")
+    elif ssam_cut and ok:
+        c["closing"] = "unresolved"
+        c["closing_why"] = (f"SSAM hit the step budget on {c['censored']['ssam']:.0%} of the "
+                            f"runs, so φ ≤ {fmt(c['ssam_closed'][0], 2)} is only an upper bound")
+    else:
+        c["closing"], c["closing_why"] = ("closed" if ok else "not closed"), ""
+
+
 def check_c19(quick: bool = True, rules: Rules | None = None,
               config: nw.EscapeConfig | None = None) -> Result:
     """Escape of the five rules from the diagonal network's saddle (see module doc)."""
@@ -146,7 +172,10 @@ def check_c19(quick: bool = True, rules: Rules | None = None,
                         "rho_b": rf, "judged": k == 0,
                         "mean_steps": {r: float(D[r].mean()) for r in D},
                         "escaped": {r: float(np.mean(st_[r] >= 0)) for r in st_},
-                        "diverged": {r: int(res["diverged"][r].sum()) for r in st_}}
+                        "diverged": {r: int(res["diverged"][r].sum()) for r in st_},
+                        # runs that never left within the budget count at the budget: their
+                        # escape time, and any φ built from it, is then only a bound
+                        "censored": {r: float(np.mean(st_[r] < 0)) for r in st_}}
                 for base, ren in (("usam", "ssam"), ("sam", "nssam")):
                     cell[f"{base}_later_p"] = len(tests)
                     tests.append(_greater(D[base], D["sgd"]))
@@ -191,35 +220,44 @@ def check_c19(quick: bool = True, rules: Rules | None = None,
     judged = [c for c in cells if c["judged"]]
     later = [c for c in judged if c["usam_later_p"] < ALPHA]
     sam_later = [c for c in judged if c["sam_later_p"] < ALPHA]
-    not_closed = [c for c in later if not (c["ssam_helps_p"] < ALPHA
-                                           and c["ssam_closed"][0] >= CLOSED_FRACTION)]
+    for c in later:
+        closing_verdict(c)
+    not_closed = [c for c in later if c["closing"] == "not closed"]
+    unresolved = [c for c in later if c["closing"] == "unresolved"]
     for c in judged:
         ms = c["mean_steps"]
-        closes = c["ssam_helps_p"] < ALPHA and c["ssam_closed"][0] >= CLOSED_FRACTION
+        closes = (c["closing"] == "closed") if c.get("closing") != "unresolved" else None
         rows.append(Row(
             f"{c['data']}, {c['batch']}, ρb = {fmt(c['rho_b'], 2)}: mean steps to escape",
             "usam, sam > sgd; ssam closes ≥ 75 % of usam's gap",
             f"sgd {fmt(ms['sgd'], 3)}, usam {fmt(ms['usam'], 3)} (p={fmt(c['usam_later_p'], 2)}),"
             f" ssam {fmt(ms['ssam'], 3)} (φ={fmt(c['ssam_closed'][0], 2)}), sam "
-            f"{fmt(ms['sam'], 3)}, nssam {fmt(ms['nssam'], 3)} of {cfg.steps}",
+            f"{fmt(ms['sam'], 3)}, nssam {fmt(ms['nssam'], 3)} of {cfg.steps}"
+            + (f"; {c['closing']}: {c['closing_why']}" if c.get("closing") == "unresolved"
+               else ""),
             (closes if c in later else None)))
 
     evidence = {"config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
-                "cells": cells, "rates": rate_evidence,
+                "cells": cells, "unresolved": [{k: c[k] for k in ("data", "batch", "rho_b",
+                                                                  "closing_why")}
+                                               for c in unresolved], "rates": rate_evidence,
                 "slopes": {k: {r: list(v) for r, v in s.items()} for k, s in slopes.items()},
                 "tolerances": {"rate": RATE_TOL, "slope": SLOPE_TOL,
                                "closed_fraction": CLOSED_FRACTION, "alpha": ALPHA}}
-    phis = [c["ssam_closed"][0] for c in later]
+    phis = [c["ssam_closed"][0] for c in later if c["closing"] != "unresolved"]
     nssam_stuck = all(c["escaped"]["nssam"] < 0.5 for c in judged if c in sam_later)
     predicted = ("rates: sgd 1+ηb, usam 1−ηb(ρb−1), ssam 1+ηb·sign(1−ρb); usam, sam leave "
                  "later than sgd; ssam closes ≥ 75 % of usam's delay")
     measured = (f"usam later in {len(later)}/{len(judged)} settings, sam in "
                 f"{len(sam_later)}/{len(judged)}; ssam closes φ = "
-                f"{', '.join(fmt(p, 2) for p in phis) or '—'}; nssam "
+                f"{', '.join(fmt(p, 2) for p in phis) or '—'}"
+                + (f" ({len(unresolved)} setting(s) censored by the step budget)"
+                   if unresolved else "") + "; nssam "
                 f"{'trapped like sam' if nssam_stuck else 'escapes'}; "
                 f"{len(bad_rates) + len(bad_slopes)} rate/slope mismatches")
-    key = (f"ssam closes φ={fmt(min(phis), 2) if phis else '—'} of usam's delay; "
-           f"sam/nssam {'trapped' if nssam_stuck else 'mixed'}")
+    key = (f"ssam closes φ≥{fmt(min(phis), 2) if phis else '—'} of usam's delay"
+           + (f" ({len(unresolved)} censored)" if unresolved else "")
+           + f"; sam/nssam {'trapped' if nssam_stuck else 'mixed'}")
     if bad_rates or bad_slopes:
         ce = (bad_rates + bad_slopes)[0]
         evidence["counterexample"] = {"prediction": "linearised rate", **ce}
@@ -228,7 +266,12 @@ def check_c19(quick: bool = True, rules: Rules | None = None,
         evidence["reason"] = ("USAM does not leave later than SGD in any setting: no gap for "
                               "renormalization to close (premise absent)")
         verdict = "inconclusive"
-    elif not_closed:
+    elif not_closed or not [c for c in later if c["closing"] == "closed"]:
+        if not not_closed:
+            evidence["reason"] = ("every setting where USAM leaves later is censored by the "
+                                  "step budget: φ is only a bound there")
+            verdict = "inconclusive"
+            return Result(predicted, measured, verdict, evidence, key=key[:80], rows=rows)
         c = not_closed[0]
         evidence["counterexample"] = {"data": c["data"], "batch": c["batch"],
                                       "rho_b": c["rho_b"], "mean_steps": c["mean_steps"],
