@@ -77,9 +77,11 @@ def sweep(landscape: Landscape, name: str, lr, rho, steps: int, seeds=1, w0=None
     :func:`ssam_theory.run` applies them), for ``steps`` updates or until it finishes. With
     :math:`t` the number of updates applied so far, the outcome of a row is:
 
-    * **diverged** — the update produced :math:`w_t` with :math:`\|w_t\| >`
-      ``divergence_norm`` or a non-finite entry. The row stops; ``event_step = t`` and the
-      final iterate is the last sane one, :math:`w_{t-1}`.
+    * **diverged** — the update produced :math:`w_{t+1}` with :math:`\|w_{t+1}\| >`
+      ``divergence_norm`` or a non-finite entry. The row stops at the last sane iterate
+      :math:`w_t`; ``event_step = t``, the same step :func:`ssam_theory.run` reports as
+      ``diverged_at``. (Every ``event_step`` is the index of the iterate at which the row's
+      outcome was decided.)
     * **converged** — :math:`\|\nabla f(w_s)\| \le` ``grad_tol`` for ``patience`` consecutive
       iterates :math:`s = t - \text{patience} + 1, \dots, t`. The row stops at
       :math:`w_t`; ``event_step = t``. The gradient is the full one (in stochastic mode it is

@@ -191,7 +191,7 @@ def run_chunk(spec: ChunkSpec, lr, rho, seed_pos, w0_table, seed_values) -> dict
             if bad.any():
                 bad &= alive
                 if bad.any():
-                    finish(bad, W, Outcome.DIVERGED, t + 1)
+                    finish(bad, W, Outcome.DIVERGED, t)  # w_t: last sane iterate
                     alive &= ~bad
                     n_dead += int(bad.sum())
             if s is not None:  # rows keep running after they leave the ball (see sweep)

@@ -44,8 +44,10 @@ class SweepResult:
         seeds: ``(n_seed,)`` seeds (int64).
         w0: ``(n_seed, d)`` the start of every seed (shared by all :math:`(\\eta, \\rho)`).
         outcome: ``(n_lr, n_rho, n_seed)`` int8 :class:`Outcome` codes.
-        event_step: same shape, int64: number of updates applied when the row converged,
-            diverged or escaped (see :func:`sweep`), -1 if none.
+        event_step: same shape, int64: the index :math:`t` of the iterate :math:`w_t` at
+            which the row converged, diverged (its last sane iterate, as
+            :attr:`ssam_theory.Trajectory.diverged_at`) or escaped (see :func:`sweep`), -1 if
+            none.
         final_loss, final_grad_norm: same shape, float64: full loss :math:`f(w)` and
             :math:`\\|\\nabla f(w)\\|` at the row's final iterate.
         final_w: ``(n_lr, n_rho, n_seed, d)`` the final iterate (the last one kept).
