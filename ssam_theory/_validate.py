@@ -154,3 +154,25 @@ def iterate_shape(name: str, w: np.ndarray, dim: int) -> None:
     if w.ndim not in (1, 2) or w.shape[-1] != dim or (w.ndim == 2 and w.shape[0] == 0):
         raise ValueError(f"{name} must have shape ({dim},) or (B, {dim}) with B >= 1, "
                          f"got shape {w.shape}")
+
+
+def writable_dir(name: str, path) -> Path:
+    """Create directory ``path`` (and its parents) and prove that a file can be written in it,
+    before any work; ``ValueError`` naming ``name`` otherwise (e.g. a file in the way, no
+    permission, a read-only file system)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    d = Path(path)
+    for up in (d, *d.parents):
+        if up.exists() and not up.is_dir():
+            raise ValueError(f"{name}: {str(up)!r} is not a directory")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".ssam-theory-write-test-", dir=d)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"{name}: cannot write in {str(d)!r}: {exc.strerror or exc}") from None
+    return d

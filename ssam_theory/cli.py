@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -331,16 +329,12 @@ def _remove_checkpoints(cache: Path) -> None:
 
 
 def _probe_dir(flag: str, d: Path) -> None:
-    for up in (d, *d.parents):
-        if up.exists() and not up.is_dir():
-            raise CliError(f"{flag}: {str(up)!r} is not a directory")
+    from ._validate import writable_dir
+
     try:
-        d.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".ssam-theory-write-test-", dir=d)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise CliError(f"{flag}: cannot write in {str(d)!r}: {exc.strerror or exc}") from None
+        writable_dir(flag, d)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def check_output_file(flag: str, path) -> Path:

@@ -33,8 +33,9 @@ class Trajectory:
         diverged: ``()`` or ``(B,)`` bool.
         diverged_at: the step t whose result :math:`w_{t+1}` diverged (‖w‖ >
             ``divergence_norm`` or non-finite), i.e. the index of the last sane iterate
-            :math:`w_t` (the ``event_step`` :func:`ssam_theory.sweep` reports), -1 if none. Such a row is frozen at its last sane iterate; its
-            records from that step on are NaN (not computed), its iterates stay frozen.
+            :math:`w_t` (the ``event_step`` :func:`ssam_theory.sweep` reports), -1 if none.
+            Such a row is frozen at its last sane iterate; its records from that step on are
+            NaN (not computed), its iterates stay frozen.
     """
 
     loss: np.ndarray

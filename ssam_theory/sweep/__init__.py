@@ -301,16 +301,7 @@ def sweep(landscape: Landscape, name: str, lr, rho, steps: int, seeds=1, w0=None
 
 def _cache_directory(cache_dir) -> Path:
     """Create ``cache_dir`` and check that files can be written there (before any work)."""
-    cache = Path(cache_dir)
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=cache)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise ValueError(f"cache_dir {str(cache_dir)!r} is not a writable directory: "
-                         f"{exc.strerror or exc}") from None
-    return cache
+    return v.writable_dir("cache_dir", cache_dir)
 
 
 def _workers(executor) -> int:
