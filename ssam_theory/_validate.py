@@ -8,6 +8,9 @@ as a NumPy error from deep inside a computation.
 from __future__ import annotations
 
 import numbers
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -160,10 +163,6 @@ def writable_dir(name: str, path) -> Path:
     """Create directory ``path`` (and its parents) and prove that a file can be written in it,
     before any work; ``ValueError`` naming ``name`` otherwise (e.g. a file in the way, no
     permission, a read-only file system)."""
-    import os
-    import tempfile
-    from pathlib import Path
-
     d = Path(path)
     for up in (d, *d.parents):
         if up.exists() and not up.is_dir():
