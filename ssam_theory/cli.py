@@ -87,13 +87,16 @@ def _check_main(args) -> int:
         print(f"ssam-theory check: error: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
         return 2
     if args.only is not None:
-        ids = [s.strip().upper() for s in args.only.split(",") if s.strip()]
+        ids = [s.strip() for s in args.only.split(",") if s.strip()]
         if not ids:
             print(f"ssam-theory check: error: --only: no claim ids in {args.only!r} (e.g. "
                   f"--only C04,C05)", file=sys.stderr)
             return 2
+        from .claims import REGISTRY
+
+        known = {c.id.casefold(): c.id for c in REGISTRY}  # c11a, C11A and C11a all name C11a
         try:
-            ids = [by_id(i).id for i in ids]
+            ids = [by_id(known.get(i.casefold(), i)).id for i in ids]
         except ValueError as err:
             print(f"ssam-theory check: error: {err}", file=sys.stderr)
             return 2

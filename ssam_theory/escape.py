@@ -325,13 +325,12 @@ def predicted_outcome(name: str, lr, rho, a, b) -> np.ndarray:
     held = predicted_attraction(name, lr, rho, a, b)
     lr, rho = np.broadcast_arrays(np.asarray(lr, dtype=np.float64),
                                   np.asarray(rho, dtype=np.float64))
-    if name == "usam":
-        mx = 1 - lr * a * (1 + rho * a)
+    if name == "usam":  # |x-multiplier| of USAM's linear map
+        amx = np.asarray(th.usam_expansiveness(lr, rho, a), dtype=np.float64)
     else:
-        with np.errstate(divide="ignore"):
-            mx = np.where(rho * b == 1, -np.inf, 0.0)
+        amx = np.full(lr.shape, np.inf)  # ρb = 1: γ unbounded, the x-step blows up
         ok = rho * b != 1
-        mx[ok] = th.ssam_escape_x_multiplier(lr[ok], rho[ok], a, b)
-    out = np.where(np.abs(mx) < 1, Outcome.ESCAPED, Outcome.DIVERGED).astype(np.int8)
+        amx[ok] = np.abs(th.ssam_escape_x_multiplier(lr[ok], rho[ok], a, b))
+    out = np.where(amx < 1, Outcome.ESCAPED, Outcome.DIVERGED).astype(np.int8)
     out[held] = Outcome.TRAPPED
     return out

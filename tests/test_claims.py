@@ -124,6 +124,9 @@ def test_only_and_unknown_ids(capsys):
     assert [r["id"] for r in out] == ["C01", "C04"]
     assert main(["check", "--quick", "--only", "C04,C99"]) == 2
     assert "C99" in capsys.readouterr().err
+    # ids with a letter: any case names the claim (c04 and C12B too)
+    assert main(["check", "--quick", "--json", "--only", "c04,C12B"]) == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)] == ["C04", "C12b"]
 
 
 def test_markdown_table_from_registry(quick_checks):

@@ -52,7 +52,7 @@ def check_c09(quick: bool = True, rules: Rules | None = None) -> Result:
         for side, s in (("below", 1 - DELTA), ("above", 1 + DELTA)):
             rho_s = s / b
             m = th.usam_saddle_multiplier(lr_r, rho_s, b)
-            mx = abs(1 - lr_r * a * (1 + rho_s * a))
+            mx = float(th.usam_expansiveness(lr_r, rho_s, a))  # |x-multiplier|
             rows.append(_attract_row(rules, f, w0, lr_r, rho_s, m, mx, "rho", side,
                                      expect="escape" if side == "below" else "attract", b=b, a=a))
         # (iii) η threshold at ρ = 3/b
@@ -63,7 +63,7 @@ def check_c09(quick: bool = True, rules: Rules | None = None) -> Result:
         for side, s in (("below", 1 - DELTA), ("above", 1 + DELTA)):
             lr_e = s * thr
             m = th.usam_saddle_multiplier(lr_e, rho_e, b)
-            mx = abs(1 - lr_e * a_e * (1 + rho_e * a_e))
+            mx = float(th.usam_expansiveness(lr_e, rho_e, a_e))
             rows.append(_attract_row(rules, f_e, w0, lr_e, rho_e, m, mx, "lr", side,
                                      expect="attract" if side == "below" else "escape",
                                      b=b, a=a_e))
