@@ -60,6 +60,8 @@ __all__ = [
     "RegimeResult",
     "StabilityConfig",
     "StabilityResult",
+    "coupled_indices",
+    "coupled_run",
     "coupled_stability",
     "lr_regime",
 ]
@@ -147,8 +149,16 @@ def coupled_indices(ds: Dataset, pairs, seeds, steps, batch_size):
     return base, primed, where
 
 
-def _coupled_run(ds, rule, factory, lrs, rhos, seeds, pairs, steps, batch_size, record):
-    """One batched run of ``rule``: rows ordered (lr/rho config c, seed s, pair j, {S, S′})."""
+def coupled_run(ds, rule, factory, lrs, rhos, seeds, pairs, steps, batch_size, record):
+    r"""One batched run of ``rule`` on :math:`S` and every :math:`S'` with shared indices.
+
+    Rows are ordered (configuration c of ``lrs``/``rhos``, seed, replaced pair, {S, S′});
+    ``factory`` builds the rule (:data:`ssam_theory.RuleFactory`).
+
+    Returns:
+        ``(trajectory, (C, S, K, 2), base_indices)``: the :func:`ssam_theory.run` result of
+        the whole batch, its row shape and the index sequences of :math:`S`.
+    """
     land, _ = _augmented(ds, pairs)
     base, primed, _ = coupled_indices(ds, pairs, seeds, steps, batch_size)
     C, S, K = len(lrs), len(seeds), len(pairs)
@@ -317,7 +327,7 @@ def coupled_stability(dataset: Dataset, rules=RULES, lrs=(0.01,), rho: float = 0
     diverged = np.empty((R, E, S, K), dtype=bool)
     count = None
     for r, rule in enumerate(rules):
-        tr, shape, base = _coupled_run(dataset, rule, factories[rule], lrs, np.full(E, rho),
+        tr, shape, base = coupled_run(dataset, rule, factories[rule], lrs, np.full(E, rho),
                                        seeds, pairs, steps, batch_size, record=True)
         its = tr.iterates.reshape(steps + 1, *shape, dataset.d)
         at = tr.diverged_at.reshape(shape)
@@ -451,7 +461,7 @@ def lr_regime(dataset: Dataset, rules=RULES, lrs=(0.01,), rhos=(0.05,), steps: i
         P_r = 1 if rule == "sgd" else P
         lr_c = np.tile(lrs, P_r)
         rho_c = np.repeat(rhos[:P_r] if rule != "sgd" else np.zeros(1), E)
-        tr, cshape, _ = _coupled_run(dataset, rule, factories[rule], lr_c, rho_c, seeds, [pair],
+        tr, cshape, _ = coupled_run(dataset, rule, factories[rule], lr_c, rho_c, seeds, [pair],
                                      steps, batch_size, record=False)
         fin = tr.final.reshape(*cshape, dataset.d)[:, :, 0]  # (P_r·E, S, 2, d)
         div = tr.diverged.reshape(cshape)[:, :, 0].any(axis=-1)  # (P_r·E, S)

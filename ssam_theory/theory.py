@@ -266,17 +266,17 @@ kim_msd_gap = Formula(
     "negative-curvature direction of magnitude |λ|, minibatch size B.",
     "C12 [peer: Kim et al., arXiv:2301.06308, Thm 2]")
 
-_noise = sp.Symbol("s", positive=True)  # variance of the minibatch gradient noise, σ²/B
-_k = sp.Symbol("k", positive=True)  # number of steps
+noise = sp.Symbol("s", positive=True)  # variance of the minibatch gradient noise, σ²/B
+k_steps = sp.Symbol("k", positive=True)  # number of steps
 
 
 def _msd(m, c2):
-    return eta**2 * c2 * _noise * (m ** (2 * _k) - 1) / (m**2 - 1)
+    return eta**2 * c2 * noise * (m ** (2 * k_steps) - 1) / (m**2 - 1)
 
 
 sgd_saddle_msd = Formula(
-    "sgd_saddle_msd", _msd(1 + eta * lam, 1), [("lr", eta), ("lam", lam), ("noise", _noise),
-                                                ("steps", _k)],
+    "sgd_saddle_msd", _msd(1 + eta * lam, 1), [("lr", eta), ("lam", lam), ("noise", noise),
+                                                ("steps", k_steps)],
     "E[y_k²] of SGD started at a saddle, along curvature −|λ|, with additive gradient noise "
     "of variance s = σ²/B: y_{k+1} = (1 + η|λ|)y_k − ηξ_k, so "
     "E y_k² = η²s((1 + η|λ|)^{2k} − 1)/((1 + η|λ|)² − 1).",
@@ -284,7 +284,7 @@ sgd_saddle_msd = Formula(
 
 usam_saddle_msd = Formula(
     "usam_saddle_msd", _msd(1 + eta * lam * (1 - rho * lam), (1 - rho * lam) ** 2),
-    [("lr", eta), ("rho", rho), ("lam", lam), ("noise", _noise), ("steps", _k)],
+    [("lr", eta), ("rho", rho), ("lam", lam), ("noise", noise), ("steps", k_steps)],
     "E[y_k²] of USAM (Kim et al.'s SAM) from a saddle when both gradients of a step use the "
     "same minibatch: g̃_y = −|λ|(y + ρg_y) + ξ with g_y = −|λ|y + ξ, so "
     "y_{k+1} = (1 + η|λ|(1 − ρ|λ|))y_k − η(1 − ρ|λ|)ξ_k: the noise is scaled by "
@@ -295,7 +295,7 @@ usam_saddle_msd = Formula(
 
 usam_saddle_msd_kim = Formula(
     "usam_saddle_msd_kim", _msd(1 + eta * lam * (1 - rho * lam), 1),
-    [("lr", eta), ("rho", rho), ("lam", lam), ("noise", _noise), ("steps", _k)],
+    [("lr", eta), ("rho", rho), ("lam", lam), ("noise", noise), ("steps", k_steps)],
     "E[y_k²] of USAM (Kim et al.'s SAM) from a saddle along curvature −|λ| in Kim et al.'s "
     "noise model as reconstructed here: SAM's gradient noise equals SGD's in law, only the "
     "drift changes (realised by st.diffusion: perturbation from the full gradient, "

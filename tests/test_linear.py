@@ -46,7 +46,7 @@ def test_minibatch_gradient_is_mean_of_per_example_gradients(name):
 def test_augmented_coupling_equals_separate_runs_bit_for_bit(diabetes, rule):
     """The S′ rows of a coupled batch are exactly a run on neighbour(S, i*, k)."""
     ds, pair, steps, b = diabetes, (5, 2), 60, 4
-    tr, shape, base = lin._coupled_run(ds, rule, functools.partial(st.optimizer, rule),
+    tr, shape, base = lin.coupled_run(ds, rule, functools.partial(st.optimizer, rule),
                                        [0.05, 0.2], [0.1, 0.1], (3,), [pair], steps, b,
                                        record=True)
     its = tr.iterates.reshape(steps + 1, *shape, ds.d)

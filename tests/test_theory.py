@@ -120,7 +120,7 @@ def test_c17_exact_rate_is_self_consistent_and_reduces_to_stated():
 def _leading_gap_series(usam_msd):
     """SGD's minus USAM's MSD at fixed t = kη: the leading order in η, then its series in
     t to O(t²), as (coefficient of t, coefficient of t²)."""
-    t, k = th.t, th._k
+    t, k = th.t, th.k_steps
     gap = (th.sgd_saddle_msd.expr - usam_msd.expr).subs(k, t / eta)
     lead = sp.limit(gap / eta, eta, 0) * eta  # η s [(e^{2|λ|t} − 1)/(2|λ|) − …]
     series = sp.series(lead, t, 0, 3).removeO()
@@ -133,7 +133,7 @@ def test_c12_kim_model_gap_is_kims_formula():
     cancel and the leading gap ηsρλ²t² equals Kim et al.'s 2ηt²|λ|³ρ/B exactly when the
     per-step noise variance is s = 2|λ|/B (covariance ∝ |H|/B)."""
     c1, c2 = _leading_gap_series(th.usam_saddle_msd_kim)
-    s, t = th._noise, th.t
+    s, t = th.noise, th.t
     assert c1 == 0
     assert sp.simplify(c2 - eta * s * rho * lam**2) == 0
     kim = th.kim_msd_gap.expr
@@ -146,7 +146,7 @@ def test_c12_same_minibatch_gap_is_order_t():
     """Both gradients on the same minibatch: the gap's leading term is O(t) with
     coefficient ηsρ|λ|(2 − ρ|λ|), i.e. 2ρ|λ|ηs to first order in ρ."""
     c1, _ = _leading_gap_series(th.usam_saddle_msd)
-    s = th._noise
+    s = th.noise
     assert sp.simplify(c1 - eta * s * rho * lam * (2 - rho * lam)) == 0
     assert sp.series(c1, rho, 0, 2).removeO() == 2 * rho * lam * eta * s
 
@@ -155,14 +155,14 @@ def test_c12_same_minibatch_gap_is_order_t():
 def test_c12_msd_formulas_are_the_recursions():
     """E y_k² = η²c²s Σ_{j<k} m^{2j} for y_{k+1} = m y_k − ηcξ_k (Var ξ = s), summed
     term by term for k = 0..5 (m, c of SGD, same-minibatch USAM, Kim-model USAM)."""
-    s = th._noise
+    s = th.noise
     m_usam = 1 + eta * lam * (1 - rho * lam)
     for f, m, c in ((th.sgd_saddle_msd, 1 + eta * lam, 1),
                     (th.usam_saddle_msd, m_usam, 1 - rho * lam),
                     (th.usam_saddle_msd_kim, m_usam, 1)):
         ey2 = sp.Integer(0)
         for k in range(6):
-            assert sp.simplify(f.expr.subs(th._k, k) - ey2) == 0, (f.name, k)
+            assert sp.simplify(f.expr.subs(th.k_steps, k) - ey2) == 0, (f.name, k)
             ey2 = m**2 * ey2 + eta**2 * c**2 * s
 
 
