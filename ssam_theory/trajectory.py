@@ -10,7 +10,7 @@ from . import _validate as v
 from .landscapes import Landscape
 from .rules import Optimizer
 
-__all__ = ["DIVERGENCE_NORM", "Trajectory", "minibatch_indices", "run"]
+__all__ = ["DIVERGENCE_NORM", "Trajectory", "advance", "minibatch_indices", "run"]
 
 #: A row whose iterate norm exceeds this (or is not finite) counts as diverged. Far above any
 #: scale of the landscapes here, and far below float64 overflow of the squared norm (~1e154),
@@ -81,6 +81,27 @@ def _plan_memory(what: str, nbytes: int, hint: str) -> None:
     if avail is not None and nbytes > MEMORY_SHARE * avail:
         raise ResourceError(f"steps: {what} would need about {human(nbytes)} but only "
                             f"{human(avail)} is available; use {hint}")
+
+
+def advance(opt: Optimizer, W: np.ndarray, state, grad, divergence_norm: float):
+    r"""One update of a batch and its divergence test: the step that :func:`run` and
+    :func:`ssam_theory.sweep` both take, so they agree on every row and every step.
+
+    Args:
+        opt: the rule; ``W``: ``(B, d)`` iterates :math:`w_t`; ``state``: its state;
+        grad: the gradient callable of this step (minibatch already chosen).
+        divergence_norm: a row whose update :math:`w_{t+1}` has
+            :math:`\|w_{t+1}\| >` ``divergence_norm`` or a non-finite entry diverged at
+            step :math:`t` (its last sane iterate is :math:`w_t`).
+
+    Returns:
+        ``(W_new, state, info, diverged)``: the update, the new state, its
+        :class:`ssam_theory.StepInfo` and a ``(B,)`` boolean mask of the rows that diverged.
+    """
+    W_new, state, info = opt.step_with_info(W, state, grad)
+    with np.errstate(over="ignore", invalid="ignore"):
+        norm = np.sqrt(np.einsum("bi,bi->b", W_new, W_new))
+    return W_new, state, info, ~(norm <= divergence_norm)  # NaN compares False: diverged
 
 
 def run(opt: Optimizer, landscape: Landscape, w0, steps: int, *, batch_size: int | None = None,
@@ -162,10 +183,7 @@ def run(opt: Optimizer, landscape: Landscape, w0, steps: int, *, batch_size: int
             return landscape.grad(x) if idx is None else landscape.grad(x, idx)
 
         st = state._replace(momentum_buffer=buf)
-        W_new, st, info = sub_opt.step_with_info(Wa, st, grad)
-        with np.errstate(over="ignore", invalid="ignore"):
-            norm = np.sqrt(np.einsum("bi,bi->b", W_new, W_new))
-        bad = ~(norm <= divergence_norm)  # catches NaN too
+        W_new, st, info, bad = advance(sub_opt, Wa, st, grad, divergence_norm)
         gn[t, active], gtn[t, active], gam[t, active] = info
         if bad.any():
             diverged_at[active[bad]] = t

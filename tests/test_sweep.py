@@ -403,3 +403,16 @@ def test_bad_input_names_the_parameter(kw, exc, match):
     args = {"landscape": DIAG, "name": "ssam", "lr": 0.1, "rho": 0.1, "steps": 10} | kw
     with pytest.raises(exc, match=match):
         st.sweep(**args)
+
+
+def test_run_and_sweep_share_the_divergence_test_far_beyond_float_squares():
+    """Both take trajectory.advance: ‖w‖ is compared with divergence_norm, never ‖w‖² with
+    its square, which overflows to inf = inf above 1.3e154 and would hide a blow-up from a
+    divergence_norm of 1e200. η = 1e250 on ½w² sends w0 = 1 to about -1e250 in one step."""
+    f = st.Quadratic(np.eye(1))
+    res = st.sweep(f, "sgd", lr=1e250, rho=0.0, steps=3, w0=[1.0], divergence_norm=1e200,
+                   progress=False)
+    tr = st.run(st.optimizer("sgd", lr=1e250, rho=0.0), f, np.array([1.0]), 3,
+                divergence_norm=1e200)
+    assert res.outcome.item() == O.DIVERGED and tr.diverged
+    assert res.event_step.item() == tr.diverged_at == 0

@@ -1,7 +1,8 @@
 """The row kernel of a sweep: step a chunk of configurations and classify every row.
 
-Rows are stepped together by :meth:`ssam_theory.Optimizer.step_with_info` (the one
-implementation of the rules); finished rows are compacted away. Every row's arithmetic is
+Rows are stepped together by :func:`ssam_theory.trajectory.advance`, the step and divergence
+test that :func:`ssam_theory.run` takes too (through :meth:`ssam_theory.Optimizer.step_with_info`,
+the one implementation of the rules); finished rows are compacted away. Every row's arithmetic is
 row-local, so its bits depend neither on its chunk nor on the process that ran it.
 """
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from ..landscapes import Landscape
 from ..rules import Optimizer, optimizer, row_norm
-from ..trajectory import minibatch_indices
+from ..trajectory import advance, minibatch_indices
 from .result import Outcome
 
 __all__ = ["ChunkSpec", "run_chunk"]
@@ -104,7 +105,6 @@ def run_chunk(spec: ChunkSpec, lr, rho, seed_pos, w0_table, seed_values) -> dict
     count = np.zeros(B, dtype=np.int64)  # consecutive steps with ‖∇f‖ <= grad_tol
     conv = spec.grad_tol is not None
     tol = spec.grad_tol
-    div2 = spec.divergence_norm**2
     s = spec.saddle
     trap2 = spec.trap_radius**2
     tables = None
@@ -170,7 +170,7 @@ def run_chunk(spec: ChunkSpec, lr, rho, seed_pos, w0_table, seed_values) -> dict
                 def grad(x, idx_t=idx_t):
                     return f.grad(x, idx_t)
 
-            W_new, state, info = opt.step_with_info(W, state, grad)
+            W_new, state, info, bad = advance(opt, W, state, grad, spec.divergence_norm)
             row_steps += rows.size
             if conv:  # ‖∇f(w_t)‖: the step's own ‖g‖, or the full gradient if stochastic
                 if tables is None:
@@ -186,8 +186,6 @@ def run_chunk(spec: ChunkSpec, lr, rho, seed_pos, w0_table, seed_values) -> dict
                         finish(hit, W, Outcome.CONVERGED, t)
                         alive &= ~hit
                         n_dead += int(hit.sum())
-            nrm2 = np.einsum("bi,bi->b", W_new, W_new)
-            bad = ~(nrm2 <= div2)  # also catches NaN
             if bad.any():
                 bad &= alive
                 if bad.any():
