@@ -1,5 +1,5 @@
-"""Paired statistics of the escape claims: Holm's correction, sign-test median intervals,
-one-sided Wilcoxon signed-rank tests on paired escape steps."""
+"""Paired statistics of the claims, one implementation each: Holm's correction, sign-test
+median intervals, one-sided Wilcoxon signed-rank tests on paired escape steps."""
 
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ from scipy import stats
 
 from .. import network as nw
 from ._base import Result, Row, Rules, fmt
+from ._stats import holm
 
 __all__ = ["CLOSED_FRACTION", "RATE_TOL", "SLOPE_TOL", "check_c19", "closing_verdict", "holm"]
 
@@ -43,18 +44,6 @@ SLOPE_TOL = 0.15
 #: Fraction of USAM's delay over SGD that SSAM must remove to "close the gap".
 CLOSED_FRACTION = 0.75
 ALPHA = 0.05  # family-wise level of the Holm-corrected tests
-
-
-def holm(pvalues) -> np.ndarray:
-    """Holm's step-down adjusted p-values (family-wise error control)."""
-    p = np.asarray(pvalues, dtype=np.float64)
-    order = np.argsort(p)
-    adj = np.empty_like(p)
-    running = 0.0
-    for k, i in enumerate(order):
-        running = max(running, min(1.0, (p.size - k) * p[i]))
-        adj[i] = running
-    return adj
 
 
 def _greater(x, y) -> float:

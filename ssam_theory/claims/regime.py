@@ -15,6 +15,7 @@ from ..data import TIGHT
 from ..regime import RegimeConfig, departure_factor, regime_experiment
 from ..single_example import single_example_gap
 from ._base import Result, Row, Rules
+from ._stats import holm
 
 ALPHA = 0.05  # family-wise error rate of every Holm-corrected family below
 _CACHE: dict = {}
@@ -34,16 +35,6 @@ def _runs(config: RegimeConfig, rules: Rules | None):
         _CACHE.clear()
         _CACHE[config] = regime_experiment(config)
     return _CACHE[config]
-
-
-def holm(p) -> np.ndarray:
-    """Holm–Bonferroni adjusted p-values (monotone, capped at 1)."""
-    p = np.asarray(p, dtype=float)
-    order = np.argsort(p)
-    adj = np.maximum.accumulate((p.size - np.arange(p.size)) * p[order])
-    out = np.empty_like(p)
-    out[order] = np.minimum(adj, 1.0)
-    return out
 
 
 def _wilcoxon_less(d) -> float:
