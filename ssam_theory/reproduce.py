@@ -20,6 +20,11 @@ evidence left out: :func:`ssam_theory.claims.report.compact`) are written. Nothi
 written outside ``out``; the README's claims table is refreshed only on request
 (``update_readme=``, ``--update-readme``).
 
+An experiment that a notebook and a claim both need (marked with
+:func:`ssam_theory._shared.shared`) runs once: the first process to ask computes it, later
+ones (waiting if it is still running) load it from a private directory that lives as long as
+the run.
+
 Progress: a tqdm bar on a terminal, else one line per finished notebook or claim (stderr).
 """
 
@@ -36,6 +41,7 @@ from importlib import resources
 from pathlib import Path
 
 from ._extras import require
+from ._shared import SHARE_ENV
 from .claims.report import README_END, README_START
 
 __all__ = [
@@ -146,7 +152,7 @@ class Reproduction:
 def _kernel_env(out: Path, quick: bool) -> dict[str, str]:
     from .plotting import FIGURE_DIR_ENV, QUICK_ENV
 
-    env = dict(os.environ)
+    env = dict(os.environ)  # includes SHARE_ENV, set by reproduce() for the whole run
     env.update({"MPLBACKEND": "Agg", FIGURE_DIR_ENV: str(out), QUICK_ENV: "1" if quick else "0",
                 "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
     return env
@@ -388,6 +394,11 @@ def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int | No
     claim_ids = [c.id for c in REGISTRY] if claims else []
     bar = _Progress(len(paths) + len(claim_ids), progress)
     start = time.perf_counter()
+    # experiments that notebooks and claims both need are computed once (ssam_theory._shared);
+    # the kernels and the claim workers inherit the directory through the environment
+    share = tempfile.TemporaryDirectory(prefix="ssam-share-")
+    previous = os.environ.get(SHARE_ENV)
+    os.environ[SHARE_ENV] = share.name
     pool = _claims_pool(claim_workers) if claim_ids and claim_workers > 0 else None
     try:
         if pool is None:
@@ -400,6 +411,11 @@ def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int | No
         if pool is not None:
             pool.shutdown()
         bar.close()
+        if previous is None:
+            os.environ.pop(SHARE_ENV, None)
+        else:
+            os.environ[SHARE_ENV] = previous
+        share.cleanup()
     claims_seconds = time.perf_counter() - start
     report, verdicts, claim_error = None, {}, None
     errors = [e for _, _, e in checked if e is not None]

@@ -23,7 +23,8 @@ class Trajectory:
     """What :func:`run` recorded. Shapes use ``T = steps``; batch runs add a row axis ``B``.
 
     Attributes:
-        loss: ``(T+1,)`` or ``(T+1, B)``, the full (deterministic) loss at ``w_0 … w_T``.
+        loss: ``(T+1,)`` or ``(T+1, B)``, the full (deterministic) loss at ``w_0 … w_T``;
+            ``None`` when the run was told not to record it (``record_loss=False``).
         grad_norm: ``(T,)`` or ``(T, B)``, ‖g‖ at the step's iterate (minibatch gradient in
             stochastic runs).
         perturbed_grad_norm: ‖g̃‖ = ‖∇f(w + e)‖, same shape (equals ``grad_norm`` for sgd).
@@ -38,7 +39,7 @@ class Trajectory:
             NaN (not computed), its iterates stay frozen.
     """
 
-    loss: np.ndarray
+    loss: np.ndarray | None
     grad_norm: np.ndarray
     perturbed_grad_norm: np.ndarray
     gamma: np.ndarray
@@ -105,7 +106,7 @@ def advance(opt: Optimizer, W: np.ndarray, state, grad, divergence_norm: float):
 
 
 def run(opt: Optimizer, landscape: Landscape, w0, steps: int, *, batch_size: int | None = None,
-        seed=None, indices=None, record_iterates: bool = False,
+        seed=None, indices=None, record_iterates: bool = False, record_loss: bool = True,
         divergence_norm: float = DIVERGENCE_NORM) -> Trajectory:
     """Run ``opt`` on ``landscape`` from ``w0`` for ``steps`` steps and record the trajectory.
 
@@ -121,6 +122,9 @@ def run(opt: Optimizer, landscape: Landscape, w0, steps: int, *, batch_size: int
         indices: explicit minibatch indices ``(steps, b)`` or ``(steps, B, b)`` instead of
             ``batch_size``/``seed``.
         record_iterates: also keep every iterate.
+        record_loss: compute the full loss at every iterate (``False``: ``loss`` is
+            ``None``; on data landscapes the full loss can cost more than the step itself,
+            and the iterates, gradient norms and γ are the same bits either way).
         divergence_norm: rows with ‖w‖ above this are frozen and reported diverged.
 
     Returns:
@@ -147,9 +151,11 @@ def run(opt: Optimizer, landscape: Landscape, w0, steps: int, *, batch_size: int
     if opt.rows is not None and opt.rows != B:
         raise ValueError(f"w0 has {B} rows but lr/rho hold {opt.rows} values")
     record_iterates = v.as_bool("record_iterates", record_iterates)
+    record_loss = v.as_bool("record_loss", record_loss)
     if seed is not None:
         seed = v.as_seed("seed", seed, sequence=True)
-    per_step = 4 * B + (B * d if record_iterates else 0)  # loss, ‖g‖, ‖g̃‖, γ (+ iterates)
+    # (loss,) ‖g‖, ‖g̃‖, γ (+ iterates)
+    per_step = (4 if record_loss else 3) * B + (B * d if record_iterates else 0)
     if batch_size is not None:
         per_step += v.as_count("batch_size", batch_size, low=1)  # the minibatch indices
     _plan_memory(f"run recording {steps} steps x {B} row(s)"
@@ -159,11 +165,12 @@ def run(opt: Optimizer, landscape: Landscape, w0, steps: int, *, batch_size: int
                  "or fewer rows")
     idx_seq = _index_sequence(landscape, steps, B, batch_size, seed, indices)
 
-    loss = np.full((steps + 1, B), np.nan)
+    loss = np.full((steps + 1, B), np.nan) if record_loss else None
     gn, gtn, gam = (np.full((steps, B), np.nan) for _ in range(3))
     its = np.empty((steps + 1, B, d)) if record_iterates else None
-    with np.errstate(over="ignore", invalid="ignore"):  # a far start: a non-finite record
-        loss[0] = landscape.loss(W)
+    if loss is not None:
+        with np.errstate(over="ignore", invalid="ignore"):  # a far start: non-finite record
+            loss[0] = landscape.loss(W)
     if its is not None:
         its[0] = W
     diverged_at = np.full(B, -1)
@@ -195,14 +202,14 @@ def run(opt: Optimizer, landscape: Landscape, w0, steps: int, *, batch_size: int
             buf = st.momentum_buffer
         state = st
         W[active] = W_new
-        if active.size:
+        if active.size and loss is not None:
             with np.errstate(over="ignore", invalid="ignore"):
                 loss[t + 1, active] = landscape.loss(W_new)
         if its is not None:
             its[t + 1] = W
     diverged = diverged_at >= 0
     if single:
-        return Trajectory(loss[:, 0], gn[:, 0], gtn[:, 0], gam[:, 0],
+        return Trajectory(None if loss is None else loss[:, 0], gn[:, 0], gtn[:, 0], gam[:, 0],
                           None if its is None else its[:, 0], W[0], diverged[0],
                           diverged_at[0])
     return Trajectory(loss, gn, gtn, gam, its, W, diverged, diverged_at)

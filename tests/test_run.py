@@ -137,3 +137,26 @@ def test_bad_stochastic_input():
         st.run(opt, land, np.zeros(3), 5, indices=np.full((5, 2), 50))
     with pytest.raises(ValueError, match=r"indices must have shape \(5, b\)"):
         st.run(opt, land, np.zeros(3), 5, indices=np.zeros((4, 2), dtype=int))
+
+
+def test_record_loss_false_skips_only_the_loss():
+    """Without the loss record a run takes the same steps: every other record is the same bits."""
+    f = st.LeastSquares(*_data_for_loss_switch())
+    opt = st.optimizer("ssam", lr=np.array([0.01, 0.05, 50.0]), rho=0.1)
+    idx = st.minibatch_indices(f.n, 4, 30, seed=3, rows=3)
+    full = st.run(opt, f, np.zeros(f.dim), 30, indices=idx, record_iterates=True)
+    lean = st.run(opt, f, np.zeros(f.dim), 30, indices=idx, record_iterates=True,
+                  record_loss=False)
+    assert lean.loss is None and np.isfinite(full.loss[:, 0]).all()
+    assert full.diverged.tolist() == [False, False, True]  # the third row blows up
+    for name in ("grad_norm", "perturbed_grad_norm", "gamma", "iterates", "final",
+                 "diverged_at"):
+        np.testing.assert_array_equal(getattr(lean, name), getattr(full, name), err_msg=name)
+    single = st.run(st.optimizer("sgd", lr=0.01), f, np.zeros(f.dim), 5, record_loss=False)
+    assert single.loss is None and single.final.shape == (f.dim,)
+
+
+def _data_for_loss_switch():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 5))
+    return X, X @ rng.standard_normal(5) + 0.1 * rng.standard_normal(40)

@@ -149,7 +149,7 @@ class _Hasher:
             self.put(type(x).__name__, str(len(x)).encode())
             for i, item in enumerate(x):
                 self.obj(item, f"{where}[{i}]")
-        elif isinstance(x, dict):
+        elif isinstance(x, (dict, types.MappingProxyType)):  # a read-only view shows its items
             pairs = sorted(self.sub(k, f"{where} key") + self.sub(val, f"{where}[{k!r}]")
                            for k, val in x.items())
             self.put("dict", b"".join(pairs))
