@@ -66,15 +66,22 @@ class _DataLandscape(Landscape):
         self.n, self.dim = X.shape
         self.fast = v.as_bool("fast", fast)
 
+    #: ``"least_squares"`` or ``"logistic"``: the compiled kernels of the fast arithmetic
+    task: str
+    l2: float = 0.0
+
     def grad(self, W, idx=None) -> np.ndarray:
         r"""Gradient of the mean loss over all examples, or over the minibatch ``idx``.
 
-        Full-data products use the landscape's arithmetic (``fast``); minibatch products are
-        ``einsum`` in both. Rows of a ``(B, b)`` ``idx`` that share a minibatch (a sweep's
-        seeds, a coupled pair's configurations) may be evaluated group by group against
-        their ``(b, d)`` examples instead of a gathered ``(B, b, d)``: the same sums (tested).
+        Exact arithmetic (default): ``einsum``'s sums. Rows of a ``(B, b)`` ``idx`` that
+        share a minibatch (a sweep's seeds, a coupled pair's configurations) may be evaluated
+        group by group against their ``(b, d)`` examples instead of a gathered
+        ``(B, b, d)``: the same sums (tested). Fast arithmetic: the compiled kernels of
+        :mod:`ssam_theory._kernels` (full data and minibatches alike).
         """
         W = self._iterates(W)
+        if self.fast:
+            return self._fast_grad(W, idx)
         if idx is None:
             return self._grad_block(W, self.X, self.y, self.fast)
         plan = self._plan(W, idx)
@@ -84,6 +91,62 @@ class _DataLandscape(Landscape):
         for rows, Xg, yg in plan[1]:
             out[rows] = self._grad_block(W[rows], Xg, yg, False)
         return out
+
+    def _fast_grad(self, W, idx):
+        """:meth:`grad` in the fast arithmetic: rows sharing their examples (all rows for
+        the full gradient or a ``(b,)`` minibatch; groups of a ``(B, b)`` one averaging 8
+        rows or more) run against one copy of them, other rows gather their own."""
+        from . import _kernels
+
+        W2 = np.ascontiguousarray(W[None, :] if W.ndim == 1 else W)
+        out = np.empty(W2.shape)
+        B = W2.shape[0]
+        if idx is None:
+            plan = ("shared", np.arange(B), np.array([0, B]), np.arange(self.n)[None, :])
+        else:
+            plan = self._fast_plan(W, idx)
+        if plan[0] == "shared":
+            _kernels.grad_shared(self.task, W2, self.X, self.y, plan[1], plan[2], plan[3],
+                                 self.l2, out)
+        else:
+            _kernels.grad_rows(self.task, W2, self.X, self.y, plan[1], self.l2, out)
+        return out[0] if W.ndim == 1 else out
+
+    def _fast_plan(self, W, idx):
+        """``("shared", order, ptr, ex)`` (group ``g``: rows ``order[ptr[g]:ptr[g+1]]``,
+        examples ``ex[g]``) or ``("rows", idx)``; the last plan is reused as in :meth:`_plan`."""
+        last = _last_plan[0]
+        mine = last is not None and last[0]() is self
+        if (mine and last[2][0] in ("shared", "rows") and np.shape(idx) == last[1].shape
+                and last[4] == (W.shape[0] if W.ndim == 2 else 1)
+                and np.array_equal(idx, last[1])):
+            return last[2]
+        idx = _check_minibatch(W, idx, self.n, self.dim)
+        B = W.shape[0] if W.ndim == 2 else 1
+        ix = np.ascontiguousarray(idx, dtype=np.int64)
+        groups = None
+        if ix.ndim == 1:
+            plan = ("shared", np.arange(B), np.array([0, B]), ix[None, :])
+        else:
+            plan = ("rows", ix)
+            if B >= 16:
+                groups = _products.row_groups(ix, last[3] if mine else None)
+                if groups is not None and 8 * len(groups[0]) <= B:
+                    sizes = np.array([len(m) for m in groups[1]])
+                    plan = ("shared", np.concatenate(groups[1]).astype(np.int64),
+                            np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+                            np.ascontiguousarray(ix[groups[0]]))
+        _last_plan[0] = (weakref.ref(self), idx.copy(), plan, groups, B)
+        return plan
+
+    def _fast_loss(self, W):
+        """:meth:`loss` in the fast arithmetic (:mod:`ssam_theory._kernels`)."""
+        from . import _kernels
+
+        W2 = np.ascontiguousarray(W[None, :] if W.ndim == 1 else W)
+        out = np.empty(W2.shape[0])
+        _kernels.loss_rows(self.task, W2, self.X, self.y, self.l2, out)
+        return out[0] if W.ndim == 1 else out
 
     def _minibatch(self, W, idx):
         """``(Xb, yb)``: the examples ``idx`` gathered, ``(b, d)`` or ``(B, b, d)``."""
@@ -100,7 +163,7 @@ class _DataLandscape(Landscape):
         """
         last = _last_plan[0]
         mine = last is not None and last[0]() is self
-        if (mine and np.shape(idx) == last[1].shape
+        if (mine and last[2][0] in ("gathered", "grouped") and np.shape(idx) == last[1].shape
                 and (last[1].ndim == 1 or (W.ndim == 2 and W.shape[0] == last[1].shape[0]))
                 and np.array_equal(idx, last[1]) and (group or last[2][0] == "gathered")):
             return last[2]
@@ -113,7 +176,7 @@ class _DataLandscape(Landscape):
                                     for rows, i in zip(groups[1], groups[0])])
         if plan is None:
             plan = ("gathered", self.X[idx], self.y[idx])
-        _last_plan[0] = (weakref.ref(self), idx.copy(), plan, groups)
+        _last_plan[0] = (weakref.ref(self), idx.copy(), plan, groups, None)
         return plan
 
     def _margins(self, W, Xb, blas: bool = False):
@@ -143,11 +206,15 @@ class LeastSquares(_DataLandscape):
             blocks (see the module docstring); minibatch gradients are the same either way.
     """
 
+    task = "least_squares"
+
     def __init__(self, X, y, *, fast: bool = False):
         super().__init__(X, y, fast)
 
     def loss(self, W) -> np.ndarray:
         W = self._iterates(W)
+        if self.fast:
+            return self._fast_loss(W)
         r = self._margins(W, self.X, self.fast) - self.y
         return _rows_dot(r, r) / (2 * self.n)
 
@@ -189,8 +256,12 @@ class Logistic(_DataLandscape):
             raise ValueError(f"y must hold labels in {{-1, +1}} (or {{0, 1}}), got {shown}")
         self.l2 = v.as_real("l2", l2, low=0.0)
 
+    task = "logistic"
+
     def loss(self, W) -> np.ndarray:
         W = self._iterates(W)
+        if self.fast:
+            return self._fast_loss(W)
         m = self.y * self._margins(W, self.X, self.fast)
         out = np.logaddexp(0.0, -m).mean(axis=-1)
         if self.l2:

@@ -1,0 +1,515 @@
+r"""Compiled kernels of the fast arithmetic of the data landscapes (numba).
+
+:class:`~ssam_theory.LeastSquares` and :class:`~ssam_theory.Logistic` with ``fast=True``
+evaluate their losses and gradients here, in one fixed order of operations per row:
+
+* margins :math:`m_k = (\dots((0 + x_{k1} w_1) + x_{k2} w_2) + \dots) + x_{kd} w_d`, summed
+  coordinate by coordinate;
+* least squares: residuals :math:`c_k = m_k - y_k`; logistic: :math:`c_k = -y_k\,
+  \sigma(-(y_k m_k))` with the sigmoid :math:`\sigma` below;
+* gradient :math:`g_j = (\dots(0 + c_1 x_{1j}) + \dots + c_b x_{bj}) / b` (plus
+  :math:`\ell_2 w_j`), summed example by example;
+* loss: the per-example losses :math:`(m_k - y_k)^2` or :math:`\operatorname{softplus}
+  (-(y_k m_k))` summed example by example, divided by :math:`2n` or :math:`n` (plus
+  :math:`\tfrac{\ell_2}{2}\|w\|^2`, its squares summed coordinate by coordinate).
+
+Every operation is a plain IEEE multiply, add, divide or compare: no fused multiply-add and
+no reassociation (numba's defaults), so the bits are those of the formulas above on any
+machine, whatever vector width the compiler uses. Eight rows run side by side in the lanes
+of one vector; each lane does the same operations on its own row, so a row's bits never
+depend on its neighbours, on the batch size or on whether rows share a minibatch (rows that
+do are evaluated against one copy of their examples).
+
+The exponential and the logarithm are written out here (polynomials, no library call, so that
+they vectorize): :func:`exp_nonpos` is within 1 ulp of ``numpy.exp``; the sigmoid and
+softplus built on it within 3 ulps of ``scipy.special.expit`` and ``numpy.logaddexp(0, x)``
+(measured over 10^6 arguments in the tests).
+
+The kernels are compiled on first use and cached next to this file (``__pycache__``), or in
+numba's user cache directory where the package directory is not writable; without any
+writable cache they are compiled in every process (a few seconds).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+__all__ = ["LANES", "exp_nonpos", "grad_rows", "grad_shared", "log1p_unit", "loss_rows"]
+
+#: Rows evaluated side by side (one vector of eight doubles).
+LANES = 8
+
+_OPTS = dict(error_model="numpy", boundscheck=False, nogil=True)
+
+
+@intrinsic
+def _as_float(typingctx, bits):
+    """The float64 whose bit pattern is the int64 ``bits``."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 to 32 bits: k * _LN2_HI is exact for |k| < 2^21
+_LN2_LO = 1.90821492927058770002e-10  # ln 2 - _LN2_HI
+# Taylor coefficients 1/i! of e^r, |r| <= ln(2)/2: the remainder after r^13 is below 5e-18
+(_E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12, _E13) = (
+    1.0 / math.factorial(i) for i in range(2, 14))
+# 1/(2i+1), i = 1..17: log(1+t) = 2 atanh(s) = 2s (1 + s^2/3 + s^4/5 + ...), s = t/(2+t)
+(_A1, _A2, _A3, _A4, _A5, _A6, _A7, _A8, _A9, _A10, _A11, _A12, _A13, _A14, _A15, _A16,
+ _A17) = (1.0 / (2 * i + 1) for i in range(1, 18))
+
+
+@njit(inline="always", **_OPTS)
+def exp_nonpos(x):
+    r""":math:`e^x` for :math:`x \le 0` (NaN stays NaN).
+
+    :math:`x = k \ln 2 + r` with :math:`k = \lfloor x/\ln 2 + 1/2 \rfloor` (two-part
+    :math:`\ln 2`), :math:`e^r` by its Taylor polynomial of degree 13 (Horner), times
+    :math:`2^{\lfloor k/2 \rfloor} 2^{k - \lfloor k/2 \rfloor}` built from exponent bits (two
+    factors, so that results down to the smallest subnormal are rounded once).
+    """
+    bad = x != x
+    x = 0.0 if bad else (-746.0 if x < -746.0 else x)
+    kf = math.floor(x * _LOG2E + 0.5)
+    r = (x - kf * _LN2_HI) - kf * _LN2_LO
+    p = _E13
+    p = _E12 + r * p
+    p = _E11 + r * p
+    p = _E10 + r * p
+    p = _E9 + r * p
+    p = _E8 + r * p
+    p = _E7 + r * p
+    p = _E6 + r * p
+    p = _E5 + r * p
+    p = _E4 + r * p
+    p = _E3 + r * p
+    p = _E2 + r * p
+    p = 1.0 + r * p
+    p = 1.0 + r * p
+    k = np.int64(kf)
+    k1 = k >> 1
+    out = (p * _as_float((k1 + 1023) << 52)) * _as_float((k - k1 + 1023) << 52)
+    return math.nan if bad else out
+
+
+@njit(inline="always", **_OPTS)
+def log1p_unit(t):
+    r""":math:`\log(1 + t)` for :math:`0 \le t \le 1`: :math:`2\,\mathrm{atanh}(s)` with
+    :math:`s = t / (2 + t) \in [0, 1/3]`, by its series :math:`2s \sum_i s^{2i} / (2i + 1)`
+    to :math:`i = 17` (the remainder is below :math:`10^{-18}` relative); one division.
+    """
+    s = t / (2.0 + t)
+    z = s * s
+    q = _A17
+    q = _A16 + z * q
+    q = _A15 + z * q
+    q = _A14 + z * q
+    q = _A13 + z * q
+    q = _A12 + z * q
+    q = _A11 + z * q
+    q = _A10 + z * q
+    q = _A9 + z * q
+    q = _A8 + z * q
+    q = _A7 + z * q
+    q = _A6 + z * q
+    q = _A5 + z * q
+    q = _A4 + z * q
+    q = _A3 + z * q
+    q = _A2 + z * q
+    q = _A1 + z * q
+    s2 = 2.0 * s
+    return s2 + s2 * (z * q)
+
+
+@njit(inline="always", **_OPTS)
+def _sigmoid(v):
+    """``1 / (1 + e^{-v})``: for ``v < 0`` as ``e^v / (1 + e^v)`` (no overflow)."""
+    t = exp_nonpos(-abs(v))
+    out = 1.0 / (1.0 + t) if v >= 0.0 else t / (1.0 + t)
+    return v if v != v else out
+
+
+@njit(inline="always", **_OPTS)
+def _softplus(v):
+    """``log(1 + e^v)`` as ``max(v, 0) + log1p(e^{-|v|})``."""
+    out = (v if v > 0.0 else 0.0) + log1p_unit(exp_nonpos(-abs(v)))
+    return v if v != v else out
+
+
+@njit(inline="always", **_OPTS)
+def _coefs(task, C, Y):
+    """Margins ``C (b, 8)`` to the examples' gradient coefficients, in place:
+    ``m - y`` or ``-y σ(-(y m))`` (one flat loop, vectorized)."""
+    c = C.reshape(C.size)
+    yv = Y.reshape(Y.size)
+    if task == 0:
+        for q in range(c.size):
+            c[q] = c[q] - yv[q]
+    else:
+        for q in range(c.size):
+            c[q] = -yv[q] * _sigmoid(-(yv[q] * c[q]))
+
+
+@njit(inline="always", **_OPTS)
+def _load(W, rows, i0, n, WT):
+    """Rows ``rows[i0 : i0 + n]`` of ``W`` into the lanes ``WT (d, 8)`` (padded by repeats)."""
+    d = W.shape[1]
+    for lane in range(LANES):
+        r = rows[i0 + (lane if lane < n else n - 1)]
+        for c in range(d):
+            WT[c, lane] = W[r, c]
+
+
+@njit(inline="always", **_OPTS)
+def _store(out, W, rows, i0, n, G, l2):
+    """``out[row] = G[:, lane] (+ l2 * w)`` for the ``n`` real lanes."""
+    d = W.shape[1]
+    for lane in range(n):
+        r = rows[i0 + lane]
+        if l2 != 0.0:
+            for c in range(d):
+                out[r, c] = G[c, lane] + l2 * W[r, c]
+        else:
+            for c in range(d):
+                out[r, c] = G[c, lane]
+
+
+class _Lazy:
+    """A kernel compiled on its first call (``njit(sig, cache=True)``): a process loads or
+    compiles only the kernels it uses."""
+
+    def __init__(self, fn, sig):
+        self.fn, self.sig, self.compiled = fn, sig, None
+        self.__name__ = self.__qualname__ = fn.__name__
+
+    def __call__(self, *args):
+        if self.compiled is None:
+            self.compiled = _compile(self.fn, self.sig)
+        return self.compiled(*args)
+
+
+def _compile(fn, sig):
+    """``njit(sig, cache=True)(fn)``, with superword vectorization on while it compiles (the
+    eight lanes become one vector; no operation changes, only how they are issued); without
+    the disk cache where no cache directory is writable."""
+    from numba.core import config
+
+    old = config.SLP_VECTORIZE
+    config.SLP_VECTORIZE = 1
+    try:
+        try:
+            return njit(sig, cache=True, **_OPTS)(fn)
+        except (RuntimeError, OSError) as err:  # no writable cache locator
+            warnings.warn(f"numba cannot cache {fn.__name__} ({err}); compiling it in this "
+                          "process", RuntimeWarning, stacklevel=3)
+            return njit(sig, **_OPTS)(fn)
+    finally:
+        config.SLP_VECTORIZE = old
+
+
+def _compiled(sig):
+    """Decorator: :class:`_Lazy` with the signature ``sig``."""
+    def wrap(fn):
+        return _Lazy(fn, sig)
+    return wrap
+
+
+def _in(dtype, ndim):
+    """A C-contiguous input array type; read-only, so that read-only data (a landscape's
+    ``X`` and ``y``) is passed without a copy (writable arrays convert to it)."""
+    return types.Array(dtype, ndim, "C", readonly=True)
+
+
+_F1, _F2, _I1, _I2 = _in(types.float64, 1), _in(types.float64, 2), _in(types.int64, 1), \
+    _in(types.int64, 2)
+_OUT1, _OUT2 = types.float64[::1], types.float64[:, ::1]
+_SHARED = types.void(_F2, _F2, _F1, _I1, _I1, _I2, types.float64, _OUT2)
+
+
+@njit(inline="always", **_OPTS)
+def _grad_shared(W, X, y, order, ptr, ex, task, l2, out):
+    """Minibatch gradients of rows sharing minibatches: group ``g`` is the rows
+    ``order[ptr[g]:ptr[g + 1]]`` of ``W``, with the examples ``ex[g]``; into ``out``."""
+    d = W.shape[1]
+    b = ex.shape[1]
+    bf = float(b)
+    WT = np.empty((d, LANES))
+    G = np.empty((d, LANES))
+    C = np.empty((b, LANES))
+    YG = np.empty((b, LANES))
+    for g in range(ptr.size - 1):
+        for i0 in range(ptr[g], ptr[g + 1], LANES):
+            n = min(LANES, ptr[g + 1] - i0)
+            _load(W, order, i0, n, WT)
+            for k in range(b):
+                j = ex[g, k]
+                a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+                for c in range(d):
+                    x = X[j, c]
+                    a0 += x * WT[c, 0]
+                    a1 += x * WT[c, 1]
+                    a2 += x * WT[c, 2]
+                    a3 += x * WT[c, 3]
+                    a4 += x * WT[c, 4]
+                    a5 += x * WT[c, 5]
+                    a6 += x * WT[c, 6]
+                    a7 += x * WT[c, 7]
+                C[k, 0] = a0
+                C[k, 1] = a1
+                C[k, 2] = a2
+                C[k, 3] = a3
+                C[k, 4] = a4
+                C[k, 5] = a5
+                C[k, 6] = a6
+                C[k, 7] = a7
+                for lane in range(LANES):
+                    YG[k, lane] = y[j]
+            _coefs(task, C, YG)
+            for c in range(d):
+                a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+                for k in range(b):
+                    x = X[ex[g, k], c]
+                    a0 += C[k, 0] * x
+                    a1 += C[k, 1] * x
+                    a2 += C[k, 2] * x
+                    a3 += C[k, 3] * x
+                    a4 += C[k, 4] * x
+                    a5 += C[k, 5] * x
+                    a6 += C[k, 6] * x
+                    a7 += C[k, 7] * x
+                G[c, 0] = a0 / bf
+                G[c, 1] = a1 / bf
+                G[c, 2] = a2 / bf
+                G[c, 3] = a3 / bf
+                G[c, 4] = a4 / bf
+                G[c, 5] = a5 / bf
+                G[c, 6] = a6 / bf
+                G[c, 7] = a7 / bf
+            _store(out, W, order, i0, n, G, l2)
+
+
+_ROWS = types.void(_F2, _F2, _F1, _I2, types.float64, _OUT2)
+
+
+@njit(inline="always", **_OPTS)
+def _grad_rows(W, X, y, idx, task, l2, out):
+    """Minibatch gradients, row ``i`` of ``W`` with the examples ``idx[i]``; into ``out``.
+    The same operations as :func:`grad_shared`, with every lane's examples gathered."""
+    B, d = W.shape
+    b = idx.shape[1]
+    bf = float(b)
+    rows = np.arange(B)
+    WT = np.empty((d, LANES))
+    G = np.empty((d, LANES))
+    C = np.empty((b, LANES))
+    XG = np.empty((b, d, LANES))
+    YG = np.empty((b, LANES))
+    for i0 in range(0, B, LANES):
+        n = min(LANES, B - i0)
+        _load(W, rows, i0, n, WT)
+        for lane in range(LANES):
+            i = i0 + (lane if lane < n else n - 1)
+            for k in range(b):
+                j = idx[i, k]
+                YG[k, lane] = y[j]
+                for c in range(d):
+                    XG[k, c, lane] = X[j, c]
+        for k in range(b):
+            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+            for c in range(d):
+                a0 += XG[k, c, 0] * WT[c, 0]
+                a1 += XG[k, c, 1] * WT[c, 1]
+                a2 += XG[k, c, 2] * WT[c, 2]
+                a3 += XG[k, c, 3] * WT[c, 3]
+                a4 += XG[k, c, 4] * WT[c, 4]
+                a5 += XG[k, c, 5] * WT[c, 5]
+                a6 += XG[k, c, 6] * WT[c, 6]
+                a7 += XG[k, c, 7] * WT[c, 7]
+            C[k, 0] = a0
+            C[k, 1] = a1
+            C[k, 2] = a2
+            C[k, 3] = a3
+            C[k, 4] = a4
+            C[k, 5] = a5
+            C[k, 6] = a6
+            C[k, 7] = a7
+        _coefs(task, C, YG)
+        for c in range(d):
+            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+            for k in range(b):
+                a0 += C[k, 0] * XG[k, c, 0]
+                a1 += C[k, 1] * XG[k, c, 1]
+                a2 += C[k, 2] * XG[k, c, 2]
+                a3 += C[k, 3] * XG[k, c, 3]
+                a4 += C[k, 4] * XG[k, c, 4]
+                a5 += C[k, 5] * XG[k, c, 5]
+                a6 += C[k, 6] * XG[k, c, 6]
+                a7 += C[k, 7] * XG[k, c, 7]
+            G[c, 0] = a0 / bf
+            G[c, 1] = a1 / bf
+            G[c, 2] = a2 / bf
+            G[c, 3] = a3 / bf
+            G[c, 4] = a4 / bf
+            G[c, 5] = a5 / bf
+            G[c, 6] = a6 / bf
+            G[c, 7] = a7 / bf
+        _store(out, W, rows, i0, n, G, l2)
+
+
+@njit(inline="always", **_OPTS)
+def _loss_rows(W, X, y, task, l2, out):
+    """Full losses of the rows of ``W`` over all examples ``(X, y)``; into ``out``."""
+    B, d = W.shape
+    n = X.shape[0]
+    rows = np.arange(B)
+    WT = np.empty((d, LANES))
+    M = np.empty((n, LANES))
+    Y = np.empty((n, LANES))
+    for k in range(n):
+        for lane in range(LANES):
+            Y[k, lane] = y[k]
+    mf = M.reshape(M.size)
+    yf = Y.reshape(Y.size)
+    scale = 2.0 * n if task == 0 else 1.0 * n
+    for i0 in range(0, B, LANES):
+        m = min(LANES, B - i0)
+        _load(W, rows, i0, m, WT)
+        for k in range(n):
+            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+            for c in range(d):
+                x = X[k, c]
+                a0 += x * WT[c, 0]
+                a1 += x * WT[c, 1]
+                a2 += x * WT[c, 2]
+                a3 += x * WT[c, 3]
+                a4 += x * WT[c, 4]
+                a5 += x * WT[c, 5]
+                a6 += x * WT[c, 6]
+                a7 += x * WT[c, 7]
+            M[k, 0] = a0
+            M[k, 1] = a1
+            M[k, 2] = a2
+            M[k, 3] = a3
+            M[k, 4] = a4
+            M[k, 5] = a5
+            M[k, 6] = a6
+            M[k, 7] = a7
+        if task == 0:
+            for q in range(mf.size):
+                r = mf[q] - yf[q]
+                mf[q] = r * r
+        else:
+            for q in range(mf.size):
+                mf[q] = _softplus(-(yf[q] * mf[q]))
+        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+        for k in range(n):
+            s0 += M[k, 0]
+            s1 += M[k, 1]
+            s2 += M[k, 2]
+            s3 += M[k, 3]
+            s4 += M[k, 4]
+            s5 += M[k, 5]
+            s6 += M[k, 6]
+            s7 += M[k, 7]
+        sums = (s0, s1, s2, s3, s4, s5, s6, s7)
+        for lane in range(m):
+            value = sums[lane] / scale
+            if l2 != 0.0:
+                q2 = 0.0
+                for c in range(d):
+                    q2 += WT[c, lane] * WT[c, lane]
+                value = value + 0.5 * l2 * q2
+            out[i0 + lane] = value
+
+
+_LOSS = types.void(_F2, _F2, _F1, types.float64, _OUT1)
+
+
+# One compiled entry point per task (0: least squares, 1: logistic), so that the task is a
+# constant inside the loops and the lanes are straight-line code.
+@_compiled(_SHARED)
+def _grad_shared_ls(W, X, y, order, ptr, ex, l2, out):
+    _grad_shared(W, X, y, order, ptr, ex, 0, l2, out)
+
+
+@_compiled(_SHARED)
+def _grad_shared_logistic(W, X, y, order, ptr, ex, l2, out):
+    _grad_shared(W, X, y, order, ptr, ex, 1, l2, out)
+
+
+@_compiled(_ROWS)
+def _grad_rows_ls(W, X, y, idx, l2, out):
+    _grad_rows(W, X, y, idx, 0, l2, out)
+
+
+@_compiled(_ROWS)
+def _grad_rows_logistic(W, X, y, idx, l2, out):
+    _grad_rows(W, X, y, idx, 1, l2, out)
+
+
+@_compiled(_LOSS)
+def _loss_rows_ls(W, X, y, l2, out):
+    _loss_rows(W, X, y, 0, l2, out)
+
+
+@_compiled(_LOSS)
+def _loss_rows_logistic(W, X, y, l2, out):
+    _loss_rows(W, X, y, 1, l2, out)
+
+
+def grad_shared(task, W, X, y, order, ptr, ex, l2, out):
+    """Minibatch gradients of rows sharing minibatches: group ``g`` is the rows
+    ``order[ptr[g]:ptr[g + 1]]`` of ``W``, with the examples ``ex[g]``; into ``out``.
+    ``task``: ``"least_squares"`` or ``"logistic"``."""
+    (_grad_shared_ls if task == "least_squares" else _grad_shared_logistic)(
+        W, X, y, order, ptr, ex, l2, out)
+
+
+def grad_rows(task, W, X, y, idx, l2, out):
+    """Minibatch gradients, row ``i`` of ``W`` with the examples ``idx[i]``; into ``out``
+    (the operations of :func:`grad_shared`, with every lane's examples gathered)."""
+    (_grad_rows_ls if task == "least_squares" else _grad_rows_logistic)(W, X, y, idx, l2, out)
+
+
+def loss_rows(task, W, X, y, l2, out):
+    """Full losses of the rows of ``W`` over all examples ``(X, y)``; into ``out``."""
+    (_loss_rows_ls if task == "least_squares" else _loss_rows_logistic)(W, X, y, l2, out)
+
+
+_VEC = types.void(_F1, _OUT1)
+
+
+@_compiled(_VEC)
+def sigmoid_into(x, out):
+    """The kernels' sigmoid, elementwise (for tests and measurements)."""
+    for i in range(x.size):
+        out[i] = _sigmoid(x[i])
+
+
+@_compiled(_VEC)
+def softplus_into(x, out):
+    """The kernels' softplus ``log(1 + e^x)``, elementwise (for tests and measurements)."""
+    for i in range(x.size):
+        out[i] = _softplus(x[i])
+
+
+@_compiled(_VEC)
+def exp_into(x, out):
+    """The kernels' :func:`exp_nonpos`, elementwise (arguments ``<= 0``)."""
+    for i in range(x.size):
+        out[i] = exp_nonpos(x[i])
+
+
+NUMBA_VERSION = numba.__version__
