@@ -166,24 +166,57 @@ def _coefs(task, C, Y):
 def _load(W, rows, i0, n, WT):
     """Rows ``rows[i0 : i0 + n]`` of ``W`` into the lanes ``WT (d, 8)`` (padded by repeats)."""
     d = W.shape[1]
-    for lane in range(LANES):
-        r = rows[i0 + (lane if lane < n else n - 1)]
-        for c in range(d):
-            WT[c, lane] = W[r, c]
+    r0 = rows[i0]
+    r1 = rows[i0 + min(1, n - 1)]
+    r2 = rows[i0 + min(2, n - 1)]
+    r3 = rows[i0 + min(3, n - 1)]
+    r4 = rows[i0 + min(4, n - 1)]
+    r5 = rows[i0 + min(5, n - 1)]
+    r6 = rows[i0 + min(6, n - 1)]
+    r7 = rows[i0 + min(7, n - 1)]
+    for c in range(d):
+        WT[c, 0] = W[r0, c]
+        WT[c, 1] = W[r1, c]
+        WT[c, 2] = W[r2, c]
+        WT[c, 3] = W[r3, c]
+        WT[c, 4] = W[r4, c]
+        WT[c, 5] = W[r5, c]
+        WT[c, 6] = W[r6, c]
+        WT[c, 7] = W[r7, c]
 
 
 @njit(inline="always", **_OPTS)
 def _store(out, W, rows, i0, n, G, l2):
-    """``out[row] = G[:, lane] (+ l2 * w)`` for the ``n`` real lanes."""
+    """``out[row] = G[:, lane] (+ l2 * w)`` for the rows of the block (padding lanes repeat
+    the last row and hold its values, so writing them again changes nothing)."""
     d = W.shape[1]
-    for lane in range(n):
-        r = rows[i0 + lane]
-        if l2 != 0.0:
-            for c in range(d):
-                out[r, c] = G[c, lane] + l2 * W[r, c]
-        else:
-            for c in range(d):
-                out[r, c] = G[c, lane]
+    r0 = rows[i0]
+    r1 = rows[i0 + min(1, n - 1)]
+    r2 = rows[i0 + min(2, n - 1)]
+    r3 = rows[i0 + min(3, n - 1)]
+    r4 = rows[i0 + min(4, n - 1)]
+    r5 = rows[i0 + min(5, n - 1)]
+    r6 = rows[i0 + min(6, n - 1)]
+    r7 = rows[i0 + min(7, n - 1)]
+    if l2 != 0.0:
+        for c in range(d):
+            G[c, 0] = G[c, 0] + l2 * W[r0, c]
+            G[c, 1] = G[c, 1] + l2 * W[r1, c]
+            G[c, 2] = G[c, 2] + l2 * W[r2, c]
+            G[c, 3] = G[c, 3] + l2 * W[r3, c]
+            G[c, 4] = G[c, 4] + l2 * W[r4, c]
+            G[c, 5] = G[c, 5] + l2 * W[r5, c]
+            G[c, 6] = G[c, 6] + l2 * W[r6, c]
+            G[c, 7] = G[c, 7] + l2 * W[r7, c]
+    for c in range(d):
+        out[r0, c] = G[c, 0]
+        out[r1, c] = G[c, 1]
+        out[r2, c] = G[c, 2]
+        out[r3, c] = G[c, 3]
+        out[r4, c] = G[c, 4]
+        out[r5, c] = G[c, 5]
+        out[r6, c] = G[c, 6]
+        out[r7, c] = G[c, 7]
 
 
 class _Lazy:
@@ -239,12 +272,83 @@ _SHARED = types.void(_F2, _F2, _F1, _I1, _I1, _I2, types.float64, _OUT2)
 
 
 @njit(inline="always", **_OPTS)
+def _margins(X, ex, WT, M):
+    """``M[k, lane] = x_{ex[k]} · w_lane`` summed coordinate by coordinate, for the lanes
+    ``WT (d, 8)``; two examples at a time (independent sums, issued together)."""
+    d = WT.shape[0]
+    b = ex.size
+    for k in range(0, b - 1, 2):
+        j = ex[k]
+        i = ex[k + 1]
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+        b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0.0
+        for c in range(d):
+            x = X[j, c]
+            z = X[i, c]
+            a0 += x * WT[c, 0]
+            a1 += x * WT[c, 1]
+            a2 += x * WT[c, 2]
+            a3 += x * WT[c, 3]
+            a4 += x * WT[c, 4]
+            a5 += x * WT[c, 5]
+            a6 += x * WT[c, 6]
+            a7 += x * WT[c, 7]
+            b0 += z * WT[c, 0]
+            b1 += z * WT[c, 1]
+            b2 += z * WT[c, 2]
+            b3 += z * WT[c, 3]
+            b4 += z * WT[c, 4]
+            b5 += z * WT[c, 5]
+            b6 += z * WT[c, 6]
+            b7 += z * WT[c, 7]
+        M[k, 0] = a0
+        M[k, 1] = a1
+        M[k, 2] = a2
+        M[k, 3] = a3
+        M[k, 4] = a4
+        M[k, 5] = a5
+        M[k, 6] = a6
+        M[k, 7] = a7
+        M[k + 1, 0] = b0
+        M[k + 1, 1] = b1
+        M[k + 1, 2] = b2
+        M[k + 1, 3] = b3
+        M[k + 1, 4] = b4
+        M[k + 1, 5] = b5
+        M[k + 1, 6] = b6
+        M[k + 1, 7] = b7
+    if b % 2:
+        j = ex[b - 1]
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+        for c in range(d):
+            x = X[j, c]
+            a0 += x * WT[c, 0]
+            a1 += x * WT[c, 1]
+            a2 += x * WT[c, 2]
+            a3 += x * WT[c, 3]
+            a4 += x * WT[c, 4]
+            a5 += x * WT[c, 5]
+            a6 += x * WT[c, 6]
+            a7 += x * WT[c, 7]
+        M[b - 1, 0] = a0
+        M[b - 1, 1] = a1
+        M[b - 1, 2] = a2
+        M[b - 1, 3] = a3
+        M[b - 1, 4] = a4
+        M[b - 1, 5] = a5
+        M[b - 1, 6] = a6
+        M[b - 1, 7] = a7
+
+
+@njit(inline="always", **_OPTS)
 def _grad_shared(W, X, y, order, ptr, ex, task, l2, out):
     """Minibatch gradients of rows sharing minibatches: group ``g`` is the rows
     ``order[ptr[g]:ptr[g + 1]]`` of ``W``, with the examples ``ex[g]``; into ``out``."""
     d = W.shape[1]
     b = ex.shape[1]
     bf = float(b)
+    inv = 1.0 / bf
+    pow2 = b & (b - 1) == 0
     WT = np.empty((d, LANES))
     G = np.empty((d, LANES))
     C = np.empty((b, LANES))
@@ -253,29 +357,11 @@ def _grad_shared(W, X, y, order, ptr, ex, task, l2, out):
         for i0 in range(ptr[g], ptr[g + 1], LANES):
             n = min(LANES, ptr[g + 1] - i0)
             _load(W, order, i0, n, WT)
+            _margins(X, ex[g], WT, C)
             for k in range(b):
-                j = ex[g, k]
-                a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-                for c in range(d):
-                    x = X[j, c]
-                    a0 += x * WT[c, 0]
-                    a1 += x * WT[c, 1]
-                    a2 += x * WT[c, 2]
-                    a3 += x * WT[c, 3]
-                    a4 += x * WT[c, 4]
-                    a5 += x * WT[c, 5]
-                    a6 += x * WT[c, 6]
-                    a7 += x * WT[c, 7]
-                C[k, 0] = a0
-                C[k, 1] = a1
-                C[k, 2] = a2
-                C[k, 3] = a3
-                C[k, 4] = a4
-                C[k, 5] = a5
-                C[k, 6] = a6
-                C[k, 7] = a7
+                yk = y[ex[g, k]]
                 for lane in range(LANES):
-                    YG[k, lane] = y[j]
+                    YG[k, lane] = yk
             _coefs(task, C, YG)
             for c in range(d):
                 a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
@@ -289,14 +375,24 @@ def _grad_shared(W, X, y, order, ptr, ex, task, l2, out):
                     a5 += C[k, 5] * x
                     a6 += C[k, 6] * x
                     a7 += C[k, 7] * x
-                G[c, 0] = a0 / bf
-                G[c, 1] = a1 / bf
-                G[c, 2] = a2 / bf
-                G[c, 3] = a3 / bf
-                G[c, 4] = a4 / bf
-                G[c, 5] = a5 / bf
-                G[c, 6] = a6 / bf
-                G[c, 7] = a7 / bf
+                if pow2:  # x / b == x * (1 / b) exactly when b is a power of two
+                    G[c, 0] = a0 * inv
+                    G[c, 1] = a1 * inv
+                    G[c, 2] = a2 * inv
+                    G[c, 3] = a3 * inv
+                    G[c, 4] = a4 * inv
+                    G[c, 5] = a5 * inv
+                    G[c, 6] = a6 * inv
+                    G[c, 7] = a7 * inv
+                else:
+                    G[c, 0] = a0 / bf
+                    G[c, 1] = a1 / bf
+                    G[c, 2] = a2 / bf
+                    G[c, 3] = a3 / bf
+                    G[c, 4] = a4 / bf
+                    G[c, 5] = a5 / bf
+                    G[c, 6] = a6 / bf
+                    G[c, 7] = a7 / bf
             _store(out, W, order, i0, n, G, l2)
 
 
@@ -310,6 +406,8 @@ def _grad_rows(W, X, y, idx, task, l2, out):
     B, d = W.shape
     b = idx.shape[1]
     bf = float(b)
+    inv = 1.0 / bf
+    pow2 = b & (b - 1) == 0
     rows = np.arange(B)
     WT = np.empty((d, LANES))
     G = np.empty((d, LANES))
@@ -319,13 +417,40 @@ def _grad_rows(W, X, y, idx, task, l2, out):
     for i0 in range(0, B, LANES):
         n = min(LANES, B - i0)
         _load(W, rows, i0, n, WT)
-        for lane in range(LANES):
-            i = i0 + (lane if lane < n else n - 1)
-            for k in range(b):
-                j = idx[i, k]
-                YG[k, lane] = y[j]
-                for c in range(d):
-                    XG[k, c, lane] = X[j, c]
+        r0 = i0
+        r1 = i0 + min(1, n - 1)
+        r2 = i0 + min(2, n - 1)
+        r3 = i0 + min(3, n - 1)
+        r4 = i0 + min(4, n - 1)
+        r5 = i0 + min(5, n - 1)
+        r6 = i0 + min(6, n - 1)
+        r7 = i0 + min(7, n - 1)
+        for k in range(b):
+            j0 = idx[r0, k]
+            j1 = idx[r1, k]
+            j2 = idx[r2, k]
+            j3 = idx[r3, k]
+            j4 = idx[r4, k]
+            j5 = idx[r5, k]
+            j6 = idx[r6, k]
+            j7 = idx[r7, k]
+            YG[k, 0] = y[j0]
+            YG[k, 1] = y[j1]
+            YG[k, 2] = y[j2]
+            YG[k, 3] = y[j3]
+            YG[k, 4] = y[j4]
+            YG[k, 5] = y[j5]
+            YG[k, 6] = y[j6]
+            YG[k, 7] = y[j7]
+            for c in range(d):
+                XG[k, c, 0] = X[j0, c]
+                XG[k, c, 1] = X[j1, c]
+                XG[k, c, 2] = X[j2, c]
+                XG[k, c, 3] = X[j3, c]
+                XG[k, c, 4] = X[j4, c]
+                XG[k, c, 5] = X[j5, c]
+                XG[k, c, 6] = X[j6, c]
+                XG[k, c, 7] = X[j7, c]
         for k in range(b):
             a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
             for c in range(d):
@@ -357,14 +482,24 @@ def _grad_rows(W, X, y, idx, task, l2, out):
                 a5 += C[k, 5] * XG[k, c, 5]
                 a6 += C[k, 6] * XG[k, c, 6]
                 a7 += C[k, 7] * XG[k, c, 7]
-            G[c, 0] = a0 / bf
-            G[c, 1] = a1 / bf
-            G[c, 2] = a2 / bf
-            G[c, 3] = a3 / bf
-            G[c, 4] = a4 / bf
-            G[c, 5] = a5 / bf
-            G[c, 6] = a6 / bf
-            G[c, 7] = a7 / bf
+            if pow2:  # x / b == x * (1 / b) exactly when b is a power of two
+                G[c, 0] = a0 * inv
+                G[c, 1] = a1 * inv
+                G[c, 2] = a2 * inv
+                G[c, 3] = a3 * inv
+                G[c, 4] = a4 * inv
+                G[c, 5] = a5 * inv
+                G[c, 6] = a6 * inv
+                G[c, 7] = a7 * inv
+            else:
+                G[c, 0] = a0 / bf
+                G[c, 1] = a1 / bf
+                G[c, 2] = a2 / bf
+                G[c, 3] = a3 / bf
+                G[c, 4] = a4 / bf
+                G[c, 5] = a5 / bf
+                G[c, 6] = a6 / bf
+                G[c, 7] = a7 / bf
         _store(out, W, rows, i0, n, G, l2)
 
 
@@ -382,30 +517,12 @@ def _loss_rows(W, X, y, task, l2, out):
             Y[k, lane] = y[k]
     mf = M.reshape(M.size)
     yf = Y.reshape(Y.size)
+    every = np.arange(n)
     scale = 2.0 * n if task == 0 else 1.0 * n
     for i0 in range(0, B, LANES):
         m = min(LANES, B - i0)
         _load(W, rows, i0, m, WT)
-        for k in range(n):
-            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-            for c in range(d):
-                x = X[k, c]
-                a0 += x * WT[c, 0]
-                a1 += x * WT[c, 1]
-                a2 += x * WT[c, 2]
-                a3 += x * WT[c, 3]
-                a4 += x * WT[c, 4]
-                a5 += x * WT[c, 5]
-                a6 += x * WT[c, 6]
-                a7 += x * WT[c, 7]
-            M[k, 0] = a0
-            M[k, 1] = a1
-            M[k, 2] = a2
-            M[k, 3] = a3
-            M[k, 4] = a4
-            M[k, 5] = a5
-            M[k, 6] = a6
-            M[k, 7] = a7
+        _margins(X, every, WT, M)
         if task == 0:
             for q in range(mf.size):
                 r = mf[q] - yf[q]

@@ -130,12 +130,16 @@ class _DataLandscape(Landscape):
         else:
             plan = ("rows", ix)
             if B >= 16:
-                groups = _products.row_groups(ix, last[3] if mine else None)
+                previous = last[3] if mine else None
+                groups = _products.row_groups(ix, previous)
                 if groups is not None and 8 * len(groups[0]) <= B:
-                    sizes = np.array([len(m) for m in groups[1]])
-                    plan = ("shared", np.concatenate(groups[1]).astype(np.int64),
-                            np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
-                            np.ascontiguousarray(ix[groups[0]]))
+                    if groups is previous and last[2][0] == "shared":  # same rows, new examples
+                        order, ptr = last[2][1], last[2][2]
+                    else:
+                        sizes = np.array([len(m) for m in groups[1]])
+                        order = np.concatenate(groups[1]).astype(np.int64)
+                        ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+                    plan = ("shared", order, ptr, np.ascontiguousarray(ix[groups[0]]))
         _last_plan[0] = (weakref.ref(self), idx.copy(), plan, groups, B)
         return plan
 
