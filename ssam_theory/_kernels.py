@@ -41,7 +41,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["LANES", "exp_nonpos", "grad_rows", "grad_shared", "log1p_unit", "loss_rows"]
+__all__ = ["LANES", "exp_nonpos", "grad_rows", "grad_shared", "log1p_unit", "loss_rows",
+           "regroup"]
 
 #: Rows evaluated side by side (one vector of eight doubles).
 LANES = 8
@@ -603,6 +604,32 @@ def grad_rows(task, W, X, y, idx, l2, out):
 def loss_rows(task, W, X, y, l2, out):
     """Full losses of the rows of ``W`` over all examples ``(X, y)``; into ``out``."""
     (_loss_rows_ls if task == "least_squares" else _loss_rows_logistic)(W, X, y, l2, out)
+
+
+_REGROUP = types.boolean(_I2, _I1, _I1, types.int64[:, ::1])
+
+
+@_compiled(_REGROUP)
+def _regroup(idx, order, ptr, ex):
+    """Whether every group ``order[ptr[g]:ptr[g + 1]]`` still shares one row of ``idx``;
+    that row into ``ex[g]``. (A sweep's rows keep their seed's grouping step after step.)"""
+    b = idx.shape[1]
+    for g in range(ptr.size - 1):
+        first = order[ptr[g]]
+        for k in range(b):
+            ex[g, k] = idx[first, k]
+        for q in range(ptr[g] + 1, ptr[g + 1]):
+            r = order[q]
+            for k in range(b):
+                if idx[r, k] != ex[g, k]:
+                    return False
+    return True
+
+
+def regroup(idx, order, ptr):
+    """The examples of every group of a previous grouping, or ``None`` if it no longer holds."""
+    ex = np.empty((ptr.size - 1, idx.shape[1]), dtype=np.int64)
+    return ex if _regroup(idx, order, ptr, ex) else None
 
 
 _VEC = types.void(_F1, _OUT1)

@@ -114,7 +114,10 @@ class _DataLandscape(Landscape):
 
     def _fast_plan(self, W, idx):
         """``("shared", order, ptr, ex)`` (group ``g``: rows ``order[ptr[g]:ptr[g+1]]``,
-        examples ``ex[g]``) or ``("rows", idx)``; the last plan is reused as in :meth:`_plan`."""
+        examples ``ex[g]``) or ``("rows", idx)``; the last plan is reused as in :meth:`_plan`,
+        and its grouping while the rows still share their minibatches."""
+        from . import _kernels
+
         last = _last_plan[0]
         mine = last is not None and last[0]() is self
         if (mine and last[2][0] in ("shared", "rows") and np.shape(idx) == last[1].shape
@@ -127,6 +130,9 @@ class _DataLandscape(Landscape):
         groups = None
         if ix.ndim == 1:
             plan = ("shared", np.arange(B), np.array([0, B]), ix[None, :])
+        elif mine and last[2][0] == "shared" and last[4] == B and last[3] is not None and (
+                ex := _kernels.regroup(ix, last[2][1], last[2][2])) is not None:
+            plan, groups = ("shared", last[2][1], last[2][2], ex), last[3]
         else:
             plan = ("rows", ix)
             if B >= 16:
