@@ -37,7 +37,6 @@ import warnings
 
 import numba
 import numpy as np
-from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
@@ -56,7 +55,7 @@ def _as_float(typingctx, bits):
     sig = types.float64(types.int64)
 
     def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
 
     return sig, codegen
 
