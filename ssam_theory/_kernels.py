@@ -13,32 +13,30 @@ evaluate their losses and gradients here, in one fixed order of operations per r
   (-(y_k m_k))` summed example by example, divided by :math:`2n` or :math:`n` (plus
   :math:`\tfrac{\ell_2}{2}\|w\|^2`, its squares summed coordinate by coordinate).
 
-Every operation is a plain IEEE multiply, add, divide or compare: no fused multiply-add and
-no reassociation (numba's defaults), so the bits are those of the formulas above on any
-machine, whatever vector width the compiler uses. Eight rows run side by side in the lanes
-of one vector; each lane does the same operations on its own row, so a row's bits never
-depend on its neighbours, on the batch size or on whether rows share a minibatch (rows that
-do are evaluated against one copy of their examples).
+Every operation is a plain IEEE multiply, add, divide or compare (no fused multiply-add, no
+reassociation: numba's defaults), so the bits are those of the formulas above on any machine
+and any vector width. Eight rows run side by side in the lanes of one vector, each lane the
+same operations on its own row: a row's bits never depend on its neighbours, the batch size
+or whether rows share a minibatch (those run against one copy of their examples).
 
 The exponential and the logarithm are written out here (polynomials, no library call, so that
 they vectorize): :func:`exp_nonpos` is within 1 ulp of ``numpy.exp``; the sigmoid and
 softplus built on it within 3 ulps of ``scipy.special.expit`` and ``numpy.logaddexp(0, x)``
-(measured over 10^6 arguments in the tests).
+(measured in the tests).
 
-The kernels are compiled on first use and cached next to this file (``__pycache__``), or in
-numba's user cache directory where the package directory is not writable; without any
-writable cache they are compiled in every process (a few seconds).
+Compiled on first use and cached (see :mod:`ssam_theory._numba`).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 
-import numba
 import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
+
+from ._numba import OPTS as _OPTS
+from ._numba import compiled, in_array
 
 __all__ = ["LANES", "exp_nonpos", "grad_rows", "grad_shared", "log1p_unit", "loss_rows",
            "regroup"]
@@ -46,7 +44,6 @@ __all__ = ["LANES", "exp_nonpos", "grad_rows", "grad_shared", "log1p_unit", "los
 #: Rows evaluated side by side (one vector of eight doubles).
 LANES = 8
 
-_OPTS = dict(error_model="numpy", boundscheck=False, nogil=True)
 
 
 @intrinsic
@@ -175,14 +172,8 @@ def _load(W, rows, i0, n, WT):
     r6 = rows[i0 + min(6, n - 1)]
     r7 = rows[i0 + min(7, n - 1)]
     for c in range(d):
-        WT[c, 0] = W[r0, c]
-        WT[c, 1] = W[r1, c]
-        WT[c, 2] = W[r2, c]
-        WT[c, 3] = W[r3, c]
-        WT[c, 4] = W[r4, c]
-        WT[c, 5] = W[r5, c]
-        WT[c, 6] = W[r6, c]
-        WT[c, 7] = W[r7, c]
+        (WT[c, 0], WT[c, 1], WT[c, 2], WT[c, 3], WT[c, 4], WT[c, 5], WT[c, 6], WT[c, 7]) = (
+            W[r0, c], W[r1, c], W[r2, c], W[r3, c], W[r4, c], W[r5, c], W[r6, c], W[r7, c])
 
 
 @njit(inline="always", **_OPTS)
@@ -209,64 +200,13 @@ def _store(out, W, rows, i0, n, G, l2):
             G[c, 6] = G[c, 6] + l2 * W[r6, c]
             G[c, 7] = G[c, 7] + l2 * W[r7, c]
     for c in range(d):
-        out[r0, c] = G[c, 0]
-        out[r1, c] = G[c, 1]
-        out[r2, c] = G[c, 2]
-        out[r3, c] = G[c, 3]
-        out[r4, c] = G[c, 4]
-        out[r5, c] = G[c, 5]
-        out[r6, c] = G[c, 6]
-        out[r7, c] = G[c, 7]
+        (out[r0, c], out[r1, c], out[r2, c], out[r3, c], out[r4, c], out[r5, c], out[r6, c],
+         out[r7, c]) = (
+            G[c, 0], G[c, 1], G[c, 2], G[c, 3], G[c, 4], G[c, 5], G[c, 6], G[c, 7])
 
 
-class _Lazy:
-    """A kernel compiled on its first call (``njit(sig, cache=True)``): a process loads or
-    compiles only the kernels it uses."""
-
-    def __init__(self, fn, sig):
-        self.fn, self.sig, self.compiled = fn, sig, None
-        self.__name__ = self.__qualname__ = fn.__name__
-
-    def __call__(self, *args):
-        if self.compiled is None:
-            self.compiled = _compile(self.fn, self.sig)
-        return self.compiled(*args)
-
-
-def _compile(fn, sig):
-    """``njit(sig, cache=True)(fn)``, with superword vectorization on while it compiles (the
-    eight lanes become one vector; no operation changes, only how they are issued); without
-    the disk cache where no cache directory is writable."""
-    from numba.core import config
-
-    old = config.SLP_VECTORIZE
-    config.SLP_VECTORIZE = 1
-    try:
-        try:
-            return njit(sig, cache=True, **_OPTS)(fn)
-        except (RuntimeError, OSError) as err:  # no writable cache locator
-            warnings.warn(f"numba cannot cache {fn.__name__} ({err}); compiling it in this "
-                          "process", RuntimeWarning, stacklevel=3)
-            return njit(sig, **_OPTS)(fn)
-    finally:
-        config.SLP_VECTORIZE = old
-
-
-def _compiled(sig):
-    """Decorator: :class:`_Lazy` with the signature ``sig``."""
-    def wrap(fn):
-        return _Lazy(fn, sig)
-    return wrap
-
-
-def _in(dtype, ndim):
-    """A C-contiguous input array type; read-only, so that read-only data (a landscape's
-    ``X`` and ``y``) is passed without a copy (writable arrays convert to it)."""
-    return types.Array(dtype, ndim, "C", readonly=True)
-
-
-_F1, _F2, _I1, _I2 = _in(types.float64, 1), _in(types.float64, 2), _in(types.int64, 1), \
-    _in(types.int64, 2)
+_F1, _F2 = in_array(types.float64, 1), in_array(types.float64, 2)
+_I1, _I2 = in_array(types.int64, 1), in_array(types.int64, 2)
 _OUT1, _OUT2 = types.float64[::1], types.float64[:, ::1]
 _SHARED = types.void(_F2, _F2, _F1, _I1, _I1, _I2, types.float64, _OUT2)
 
@@ -285,59 +225,28 @@ def _margins(X, ex, WT, M):
         for c in range(d):
             x = X[j, c]
             z = X[i, c]
-            a0 += x * WT[c, 0]
-            a1 += x * WT[c, 1]
-            a2 += x * WT[c, 2]
-            a3 += x * WT[c, 3]
-            a4 += x * WT[c, 4]
-            a5 += x * WT[c, 5]
-            a6 += x * WT[c, 6]
-            a7 += x * WT[c, 7]
-            b0 += z * WT[c, 0]
-            b1 += z * WT[c, 1]
-            b2 += z * WT[c, 2]
-            b3 += z * WT[c, 3]
-            b4 += z * WT[c, 4]
-            b5 += z * WT[c, 5]
-            b6 += z * WT[c, 6]
-            b7 += z * WT[c, 7]
-        M[k, 0] = a0
-        M[k, 1] = a1
-        M[k, 2] = a2
-        M[k, 3] = a3
-        M[k, 4] = a4
-        M[k, 5] = a5
-        M[k, 6] = a6
-        M[k, 7] = a7
-        M[k + 1, 0] = b0
-        M[k + 1, 1] = b1
-        M[k + 1, 2] = b2
-        M[k + 1, 3] = b3
-        M[k + 1, 4] = b4
-        M[k + 1, 5] = b5
-        M[k + 1, 6] = b6
-        M[k + 1, 7] = b7
+            (a0, a1, a2, a3, a4, a5, a6, a7) = (
+                a0 + x * WT[c, 0], a1 + x * WT[c, 1], a2 + x * WT[c, 2], a3 + x * WT[c, 3],
+                a4 + x * WT[c, 4], a5 + x * WT[c, 5], a6 + x * WT[c, 6], a7 + x * WT[c, 7])
+            (b0, b1, b2, b3, b4, b5, b6, b7) = (
+                b0 + z * WT[c, 0], b1 + z * WT[c, 1], b2 + z * WT[c, 2], b3 + z * WT[c, 3],
+                b4 + z * WT[c, 4], b5 + z * WT[c, 5], b6 + z * WT[c, 6], b7 + z * WT[c, 7])
+        (M[k, 0], M[k, 1], M[k, 2], M[k, 3], M[k, 4], M[k, 5], M[k, 6], M[k, 7]) = (
+            a0, a1, a2, a3, a4, a5, a6, a7)
+        (M[k + 1, 0], M[k + 1, 1], M[k + 1, 2], M[k + 1, 3], M[k + 1, 4], M[k + 1, 5],
+         M[k + 1, 6], M[k + 1, 7]) = (
+            b0, b1, b2, b3, b4, b5, b6, b7)
     if b % 2:
         j = ex[b - 1]
         a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
         for c in range(d):
             x = X[j, c]
-            a0 += x * WT[c, 0]
-            a1 += x * WT[c, 1]
-            a2 += x * WT[c, 2]
-            a3 += x * WT[c, 3]
-            a4 += x * WT[c, 4]
-            a5 += x * WT[c, 5]
-            a6 += x * WT[c, 6]
-            a7 += x * WT[c, 7]
-        M[b - 1, 0] = a0
-        M[b - 1, 1] = a1
-        M[b - 1, 2] = a2
-        M[b - 1, 3] = a3
-        M[b - 1, 4] = a4
-        M[b - 1, 5] = a5
-        M[b - 1, 6] = a6
-        M[b - 1, 7] = a7
+            (a0, a1, a2, a3, a4, a5, a6, a7) = (
+                a0 + x * WT[c, 0], a1 + x * WT[c, 1], a2 + x * WT[c, 2], a3 + x * WT[c, 3],
+                a4 + x * WT[c, 4], a5 + x * WT[c, 5], a6 + x * WT[c, 6], a7 + x * WT[c, 7])
+        (M[b - 1, 0], M[b - 1, 1], M[b - 1, 2], M[b - 1, 3], M[b - 1, 4], M[b - 1, 5],
+         M[b - 1, 6], M[b - 1, 7]) = (
+            a0, a1, a2, a3, a4, a5, a6, a7)
 
 
 @njit(inline="always", **_OPTS)
@@ -367,32 +276,16 @@ def _grad_shared(W, X, y, order, ptr, ex, task, l2, out):
                 a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
                 for k in range(b):
                     x = X[ex[g, k], c]
-                    a0 += C[k, 0] * x
-                    a1 += C[k, 1] * x
-                    a2 += C[k, 2] * x
-                    a3 += C[k, 3] * x
-                    a4 += C[k, 4] * x
-                    a5 += C[k, 5] * x
-                    a6 += C[k, 6] * x
-                    a7 += C[k, 7] * x
+                    (a0, a1, a2, a3, a4, a5, a6, a7) = (
+                        a0 + C[k, 0] * x, a1 + C[k, 1] * x, a2 + C[k, 2] * x, a3 + C[k, 3] * x,
+                        a4 + C[k, 4] * x, a5 + C[k, 5] * x, a6 + C[k, 6] * x, a7 + C[k, 7] * x)
                 if pow2:  # x / b == x * (1 / b) exactly when b is a power of two
-                    G[c, 0] = a0 * inv
-                    G[c, 1] = a1 * inv
-                    G[c, 2] = a2 * inv
-                    G[c, 3] = a3 * inv
-                    G[c, 4] = a4 * inv
-                    G[c, 5] = a5 * inv
-                    G[c, 6] = a6 * inv
-                    G[c, 7] = a7 * inv
+                    (G[c, 0], G[c, 1], G[c, 2], G[c, 3], G[c, 4], G[c, 5], G[c, 6], G[c, 7]) = (
+                        a0 * inv, a1 * inv, a2 * inv, a3 * inv, a4 * inv, a5 * inv, a6 * inv,
+                        a7 * inv)
                 else:
-                    G[c, 0] = a0 / bf
-                    G[c, 1] = a1 / bf
-                    G[c, 2] = a2 / bf
-                    G[c, 3] = a3 / bf
-                    G[c, 4] = a4 / bf
-                    G[c, 5] = a5 / bf
-                    G[c, 6] = a6 / bf
-                    G[c, 7] = a7 / bf
+                    (G[c, 0], G[c, 1], G[c, 2], G[c, 3], G[c, 4], G[c, 5], G[c, 6], G[c, 7]) = (
+                        a0 / bf, a1 / bf, a2 / bf, a3 / bf, a4 / bf, a5 / bf, a6 / bf, a7 / bf)
             _store(out, W, order, i0, n, G, l2)
 
 
@@ -426,80 +319,40 @@ def _grad_rows(W, X, y, idx, task, l2, out):
         r6 = i0 + min(6, n - 1)
         r7 = i0 + min(7, n - 1)
         for k in range(b):
-            j0 = idx[r0, k]
-            j1 = idx[r1, k]
-            j2 = idx[r2, k]
-            j3 = idx[r3, k]
-            j4 = idx[r4, k]
-            j5 = idx[r5, k]
-            j6 = idx[r6, k]
-            j7 = idx[r7, k]
-            YG[k, 0] = y[j0]
-            YG[k, 1] = y[j1]
-            YG[k, 2] = y[j2]
-            YG[k, 3] = y[j3]
-            YG[k, 4] = y[j4]
-            YG[k, 5] = y[j5]
-            YG[k, 6] = y[j6]
-            YG[k, 7] = y[j7]
+            (j0, j1, j2, j3, j4, j5, j6, j7) = (
+                idx[r0, k], idx[r1, k], idx[r2, k], idx[r3, k], idx[r4, k], idx[r5, k], idx[r6, k],
+                idx[r7, k])
+            (YG[k, 0], YG[k, 1], YG[k, 2], YG[k, 3], YG[k, 4], YG[k, 5], YG[k, 6], YG[k, 7]) = (
+                y[j0], y[j1], y[j2], y[j3], y[j4], y[j5], y[j6], y[j7])
             for c in range(d):
-                XG[k, c, 0] = X[j0, c]
-                XG[k, c, 1] = X[j1, c]
-                XG[k, c, 2] = X[j2, c]
-                XG[k, c, 3] = X[j3, c]
-                XG[k, c, 4] = X[j4, c]
-                XG[k, c, 5] = X[j5, c]
-                XG[k, c, 6] = X[j6, c]
-                XG[k, c, 7] = X[j7, c]
+                (XG[k, c, 0], XG[k, c, 1], XG[k, c, 2], XG[k, c, 3], XG[k, c, 4], XG[k, c, 5],
+                 XG[k, c, 6], XG[k, c, 7]) = (
+                    X[j0, c], X[j1, c], X[j2, c], X[j3, c], X[j4, c], X[j5, c], X[j6, c], X[j7, c])
         for k in range(b):
             a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
             for c in range(d):
-                a0 += XG[k, c, 0] * WT[c, 0]
-                a1 += XG[k, c, 1] * WT[c, 1]
-                a2 += XG[k, c, 2] * WT[c, 2]
-                a3 += XG[k, c, 3] * WT[c, 3]
-                a4 += XG[k, c, 4] * WT[c, 4]
-                a5 += XG[k, c, 5] * WT[c, 5]
-                a6 += XG[k, c, 6] * WT[c, 6]
-                a7 += XG[k, c, 7] * WT[c, 7]
-            C[k, 0] = a0
-            C[k, 1] = a1
-            C[k, 2] = a2
-            C[k, 3] = a3
-            C[k, 4] = a4
-            C[k, 5] = a5
-            C[k, 6] = a6
-            C[k, 7] = a7
+                (a0, a1, a2, a3, a4, a5, a6, a7) = (
+                    a0 + XG[k, c, 0] * WT[c, 0], a1 + XG[k, c, 1] * WT[c, 1],
+                    a2 + XG[k, c, 2] * WT[c, 2], a3 + XG[k, c, 3] * WT[c, 3],
+                    a4 + XG[k, c, 4] * WT[c, 4], a5 + XG[k, c, 5] * WT[c, 5],
+                    a6 + XG[k, c, 6] * WT[c, 6], a7 + XG[k, c, 7] * WT[c, 7])
+            (C[k, 0], C[k, 1], C[k, 2], C[k, 3], C[k, 4], C[k, 5], C[k, 6], C[k, 7]) = (
+                a0, a1, a2, a3, a4, a5, a6, a7)
         _coefs(task, C, YG)
         for c in range(d):
             a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
             for k in range(b):
-                a0 += C[k, 0] * XG[k, c, 0]
-                a1 += C[k, 1] * XG[k, c, 1]
-                a2 += C[k, 2] * XG[k, c, 2]
-                a3 += C[k, 3] * XG[k, c, 3]
-                a4 += C[k, 4] * XG[k, c, 4]
-                a5 += C[k, 5] * XG[k, c, 5]
-                a6 += C[k, 6] * XG[k, c, 6]
-                a7 += C[k, 7] * XG[k, c, 7]
+                (a0, a1, a2, a3, a4, a5, a6, a7) = (
+                    a0 + C[k, 0] * XG[k, c, 0], a1 + C[k, 1] * XG[k, c, 1],
+                    a2 + C[k, 2] * XG[k, c, 2], a3 + C[k, 3] * XG[k, c, 3],
+                    a4 + C[k, 4] * XG[k, c, 4], a5 + C[k, 5] * XG[k, c, 5],
+                    a6 + C[k, 6] * XG[k, c, 6], a7 + C[k, 7] * XG[k, c, 7])
             if pow2:  # x / b == x * (1 / b) exactly when b is a power of two
-                G[c, 0] = a0 * inv
-                G[c, 1] = a1 * inv
-                G[c, 2] = a2 * inv
-                G[c, 3] = a3 * inv
-                G[c, 4] = a4 * inv
-                G[c, 5] = a5 * inv
-                G[c, 6] = a6 * inv
-                G[c, 7] = a7 * inv
+                (G[c, 0], G[c, 1], G[c, 2], G[c, 3], G[c, 4], G[c, 5], G[c, 6], G[c, 7]) = (
+                    a0 * inv, a1 * inv, a2 * inv, a3 * inv, a4 * inv, a5 * inv, a6 * inv, a7 * inv)
             else:
-                G[c, 0] = a0 / bf
-                G[c, 1] = a1 / bf
-                G[c, 2] = a2 / bf
-                G[c, 3] = a3 / bf
-                G[c, 4] = a4 / bf
-                G[c, 5] = a5 / bf
-                G[c, 6] = a6 / bf
-                G[c, 7] = a7 / bf
+                (G[c, 0], G[c, 1], G[c, 2], G[c, 3], G[c, 4], G[c, 5], G[c, 6], G[c, 7]) = (
+                    a0 / bf, a1 / bf, a2 / bf, a3 / bf, a4 / bf, a5 / bf, a6 / bf, a7 / bf)
         _store(out, W, rows, i0, n, G, l2)
 
 
@@ -532,14 +385,9 @@ def _loss_rows(W, X, y, task, l2, out):
                 mf[q] = _softplus(-(yf[q] * mf[q]))
         s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
         for k in range(n):
-            s0 += M[k, 0]
-            s1 += M[k, 1]
-            s2 += M[k, 2]
-            s3 += M[k, 3]
-            s4 += M[k, 4]
-            s5 += M[k, 5]
-            s6 += M[k, 6]
-            s7 += M[k, 7]
+            (s0, s1, s2, s3, s4, s5, s6, s7) = (
+                s0 + M[k, 0], s1 + M[k, 1], s2 + M[k, 2], s3 + M[k, 3], s4 + M[k, 4], s5 + M[k, 5],
+                s6 + M[k, 6], s7 + M[k, 7])
         sums = (s0, s1, s2, s3, s4, s5, s6, s7)
         for lane in range(m):
             value = sums[lane] / scale
@@ -556,32 +404,32 @@ _LOSS = types.void(_F2, _F2, _F1, types.float64, _OUT1)
 
 # One compiled entry point per task (0: least squares, 1: logistic), so that the task is a
 # constant inside the loops and the lanes are straight-line code.
-@_compiled(_SHARED)
+@compiled(_SHARED)
 def _grad_shared_ls(W, X, y, order, ptr, ex, l2, out):
     _grad_shared(W, X, y, order, ptr, ex, 0, l2, out)
 
 
-@_compiled(_SHARED)
+@compiled(_SHARED)
 def _grad_shared_logistic(W, X, y, order, ptr, ex, l2, out):
     _grad_shared(W, X, y, order, ptr, ex, 1, l2, out)
 
 
-@_compiled(_ROWS)
+@compiled(_ROWS)
 def _grad_rows_ls(W, X, y, idx, l2, out):
     _grad_rows(W, X, y, idx, 0, l2, out)
 
 
-@_compiled(_ROWS)
+@compiled(_ROWS)
 def _grad_rows_logistic(W, X, y, idx, l2, out):
     _grad_rows(W, X, y, idx, 1, l2, out)
 
 
-@_compiled(_LOSS)
+@compiled(_LOSS)
 def _loss_rows_ls(W, X, y, l2, out):
     _loss_rows(W, X, y, 0, l2, out)
 
 
-@_compiled(_LOSS)
+@compiled(_LOSS)
 def _loss_rows_logistic(W, X, y, l2, out):
     _loss_rows(W, X, y, 1, l2, out)
 
@@ -608,7 +456,7 @@ def loss_rows(task, W, X, y, l2, out):
 _REGROUP = types.boolean(_I2, _I1, _I1, types.int64[:, ::1])
 
 
-@_compiled(_REGROUP)
+@compiled(_REGROUP)
 def _regroup(idx, order, ptr, ex):
     """Whether every group ``order[ptr[g]:ptr[g + 1]]`` still shares one row of ``idx``;
     that row into ``ex[g]``. (A sweep's rows keep their seed's grouping step after step.)"""
@@ -634,25 +482,22 @@ def regroup(idx, order, ptr):
 _VEC = types.void(_F1, _OUT1)
 
 
-@_compiled(_VEC)
+@compiled(_VEC)
 def sigmoid_into(x, out):
     """The kernels' sigmoid, elementwise (for tests and measurements)."""
     for i in range(x.size):
         out[i] = _sigmoid(x[i])
 
 
-@_compiled(_VEC)
+@compiled(_VEC)
 def softplus_into(x, out):
     """The kernels' softplus ``log(1 + e^x)``, elementwise (for tests and measurements)."""
     for i in range(x.size):
         out[i] = _softplus(x[i])
 
 
-@_compiled(_VEC)
+@compiled(_VEC)
 def exp_into(x, out):
     """The kernels' :func:`exp_nonpos`, elementwise (arguments ``<= 0``)."""
     for i in range(x.size):
         out[i] = exp_nonpos(x[i])
-
-
-NUMBA_VERSION = numba.__version__

@@ -3,7 +3,9 @@ r"""Data landscapes: losses that are means over ``n`` examples, with minibatch g
 :class:`LeastSquares`, :class:`Logistic` and :class:`NoisyQuadratic` take ``grad(W, idx)``:
 the gradient of the mean loss over the examples ``idx``, of shape ``(b,)`` (one minibatch for
 all rows) or ``(B, b)`` (one per row). Products are row-local, as in
-:mod:`ssam_theory.landscapes` (which re-exports these classes).
+:mod:`ssam_theory.landscapes` (which re-exports these classes). With ``fast=True``,
+:class:`LeastSquares` and :class:`Logistic` evaluate everything in the compiled kernels of
+:mod:`ssam_theory._kernels`.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ class _DataLandscape(Landscape):
     """Shared data handling: ``X (n, d)``, ``y (n,)``, minibatch index checks.
 
     Subclasses give ``_grad_block(W, Xb, yb, blas)``: the gradient of the mean loss over the
-    examples ``Xb`` (``(b, d)`` shared by all rows, or ``(B, b, d)`` one minibatch per row).
+    examples ``Xb`` (``(b, d)`` shared by all rows, or ``(B, b, d)`` one minibatch per row),
+    and ``task`` (``"least_squares"``, ``"logistic"``) for the kernels of the fast arithmetic.
     """
 
     def __init__(self, X, y, fast: bool = False):
@@ -212,8 +215,9 @@ class LeastSquares(_DataLandscape):
     Args:
         X: ``(n, d)`` design matrix, finite.
         y: ``(n,)`` targets, finite.
-        fast: full-data products (the loss, the full gradient) by BLAS over fixed-shape row
-            blocks (see the module docstring); minibatch gradients are the same either way.
+        fast: losses and gradients (full data and minibatches) by the compiled kernels of
+            :mod:`ssam_theory._kernels` (numba): a fixed sequential order of operations, the
+            same bits on any machine, within rounding of the default ``einsum`` arithmetic.
     """
 
     task = "least_squares"

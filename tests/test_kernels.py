@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import ssam_theory as st
-from ssam_theory import _kernels
+from ssam_theory import _kernels, _numba
 
 
 def _landscapes():
@@ -209,7 +209,7 @@ def test_a_kernel_compiles_where_nothing_can_be_cached():
     exec("def twice(x, out):\n    for i in range(x.size):\n        out[i] = 2.0 * x[i]\n",
          scope)  # no source file: numba has no cache locator for it
     with pytest.warns(RuntimeWarning, match="cannot cache twice"):
-        fn = _kernels._compile(scope["twice"], _kernels._VEC)
+        fn = _numba.compile_kernel(scope["twice"], _kernels._VEC)
     out = np.empty(3)
     fn(np.arange(3.0), out)
     assert out.tolist() == [0.0, 2.0, 4.0]
