@@ -479,25 +479,13 @@ def regroup(idx, order, ptr):
     return ex if _regroup(idx, order, ptr, ex) else None
 
 
-_VEC = types.void(_F1, _OUT1)
+_VEC = types.void(types.int64, _F1, _OUT1)
 
 
 @compiled(_VEC)
-def sigmoid_into(x, out):
-    """The kernels' sigmoid, elementwise (for tests and measurements)."""
+def math_into(which, x, out):
+    """The kernels' :func:`exp_nonpos` (``which = 0``, arguments ``<= 0``), sigmoid (1) or
+    softplus ``log(1 + e^x)`` (2), elementwise (for tests and measurements)."""
     for i in range(x.size):
-        out[i] = _sigmoid(x[i])
-
-
-@compiled(_VEC)
-def softplus_into(x, out):
-    """The kernels' softplus ``log(1 + e^x)``, elementwise (for tests and measurements)."""
-    for i in range(x.size):
-        out[i] = _softplus(x[i])
-
-
-@compiled(_VEC)
-def exp_into(x, out):
-    """The kernels' :func:`exp_nonpos`, elementwise (arguments ``<= 0``)."""
-    for i in range(x.size):
-        out[i] = exp_nonpos(x[i])
+        v = x[i]
+        out[i] = exp_nonpos(v) if which == 0 else (_sigmoid(v) if which == 1 else _softplus(v))
