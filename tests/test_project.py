@@ -57,8 +57,7 @@ def test_readme_figures_exist():
 
 
 def test_sync_readme_replaces_only_the_marked_block(tmp_path):
-    from ssam_theory.claims.report import SUMMARY_END, SUMMARY_START
-    from ssam_theory.claims.report import README_END, README_START
+    from ssam_theory.claims.report import README_END, README_START, SUMMARY_END, SUMMARY_START
     from ssam_theory.reproduce import sync_readme
 
     report = tmp_path / "figures" / "claims.md"
