@@ -329,9 +329,10 @@ def escape_grid(net: DiagonalNetwork, lr: float, rhos, cfg: EscapeConfig, batch_
     ``cfg.fast = True`` with the Gram form: the full gradient :math:`A\beta - X^\top y/n`, the
     minibatch gradient :math:`A_b\beta - X_b^\top y_b/b` with :math:`A_b = X_b^\top X_b/b`
     formed once per seed and step, and the loss of :class:`DiagonalNetwork` ``(fast=True)``:
-    the same numbers up to rounding. On C19's settings every escape step is the same but in
-    NSSAM's runs at ρb = 2 on diabetes (full batch, one seed: a few steps), whose exit moves
-    as much under a change of α by one ulp in the exact arithmetic.
+    the same numbers up to rounding. On C19's full settings every escape step is the same
+    but NSSAM's at ρb = 2 on diabetes (full batch, one seed, by a few steps: its exit moves
+    as much under a one-ulp change of α in the exact arithmetic), and one of SAM's diverging
+    runs (diabetes, b = 4) diverges just after the step budget instead of before it.
     """
     table = rule_factories(RULES if rules is None else {**dict.fromkeys(RULES), **rules})
     S, A, K, M = cfg.seeds, len(cfg.alphas), len(rhos), len(batch_sizes)
