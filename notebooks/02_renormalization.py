@@ -39,7 +39,9 @@ logistic = data.synthetic_logistic(seed=SEED)
 landscapes = {
     "convex quadratic, λ = (10, 1, 0.1)": st.Quadratic.from_eigenvalues([10.0, 1.0, 0.1],
                                                                       seed=SEED),
-    f"logistic regression (n = {logistic.n}, d = {logistic.d})": logistic.landscape(),
+    # fast=True: BLAS products (rounding-level differences from the default; 3x faster here)
+    f"logistic regression (n = {logistic.n}, d = {logistic.d})": st.Logistic(
+        logistic.X, logistic.y, fast=True),
     "quadratic saddle ½(x² − y²)": st.Quadratic(np.diag([1.0, -1.0])),
     "Beale, near the saddle (0, 1)": st.Beale(),
 }
@@ -53,7 +55,8 @@ starts = {
 
 # %%
 rules = ("ssam", "nssam")
-runs = {(name, rule): st.run(st.optimizer(rule, lr=LR, rho=RHO), f, starts[name], STEPS)
+runs = {(name, rule): st.run(st.optimizer(rule, lr=LR, rho=RHO), f, starts[name], STEPS,
+                             record_loss=False)
         for name, f in landscapes.items() for rule in rules}
 for (name, rule), tr in runs.items():
     print(f"{rule:>5} on {name:<40} max γ = {np.nanmax(tr.gamma):8.4f}   "
@@ -143,9 +146,9 @@ gaps = {}
 pairs = {}
 for name, f in landscapes.items():
     plain = st.run(st.optimizer("ssam", lr=LR, rho=RHO), f, starts[name], STEPS,
-                   record_iterates=True)
+                   record_iterates=True, record_loss=False)
     clipped = st.run(st.optimizer("ssam", lr=LR, rho=RHO, truncate=True), f, starts[name],
-                     STEPS, record_iterates=True)
+                     STEPS, record_iterates=True, record_loss=False)
     diff = plain.iterates - clipped.iterates
     gaps[name] = np.max(np.sqrt(np.einsum("tbi,tbi->tb", diff, diff)), axis=1)
     pairs[name] = (plain, clipped)

@@ -368,7 +368,7 @@ def _reproduce_main(args: argparse.Namespace) -> int:
     check_output_dir("--out", args.out)
     if args.jobs is not None and args.jobs < 1:
         raise CliError(f"--jobs must be >= 1, got {args.jobs}")
-    if args.claim_workers < 0:
+    if args.claim_workers is not None and args.claim_workers < 0:
         raise CliError(f"--claim-workers must be >= 0, got {args.claim_workers}")
     result = reproduce(out=args.out, quick=args.quick, notebooks=args.notebook or None,
                        jobs=args.jobs, claims=not args.no_claims,
@@ -407,9 +407,10 @@ def _add_reproduce(subparsers) -> None:
                    help="output directory (default: figures)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="notebooks executed at the same time (default: the number of CPUs)")
-    p.add_argument("--claim-workers", type=int, default=1, metavar="N",
+    p.add_argument("--claim-workers", type=int, default=None, metavar="N",
                    help="worker processes for the claim checks, run while the notebooks run "
-                        "(default: 1; 0: after the notebooks, in this process)")
+                        "(default: the number of CPUs; 0: after the notebooks, in this "
+                        "process)")
     p.add_argument("--notebook", action="append", choices=NOTEBOOKS, metavar="NAME",
                    help="run only this notebook (repeatable); default: all")
     p.add_argument("--no-claims", action="store_true",

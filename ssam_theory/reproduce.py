@@ -42,7 +42,6 @@ from pathlib import Path
 
 from ._extras import require
 from ._shared import SHARE_ENV
-from .claims.report import README_END, README_START
 
 __all__ = [
     "CLAIM_FIGURES",
@@ -92,6 +91,16 @@ CLAIM_FIGURES: dict[str, tuple[str, ...]] = {
     "C18": ("06_linear_models_batch_one",),
     "C19": ("07_your_own_analysis_network_escape",),
 }
+
+#: The order in which notebooks and claims start: the most expensive first (CPU seconds of a
+#: full run; the claims that compute an experiment a notebook also shows come early, so that
+#: the notebook finds it done). Only the order depends on it, never a result; unlisted items
+#: start last, in reading order. Results are reported in reading order.
+START_FIRST: tuple[str, ...] = (
+    "C11c", "C19", "C13", "C11b", "C11a", "05_saddles", "C03", "C02", "C14a", "C06",
+    "06_linear_models", "04_expansiveness", "07_your_own_analysis", "03_stability",
+    "02_renormalization", "01_quickstart",
+)
 
 QUICK_TIMEOUT = 300  # seconds per cell in quick mode (generous: CI machines are slow)
 FULL_TIMEOUT = 1800  # seconds per cell in full mode
@@ -266,6 +275,12 @@ async def _run_all(paths, out, quick, jobs, claim_ids, pool, progress):
     return list(runs_and_claims[1:]), runs_and_claims[0]
 
 
+def _start_order(names):
+    """``names`` sorted by :data:`START_FIRST` (stable: unlisted ones keep their order)."""
+    rank = {n: i for i, n in enumerate(START_FIRST)}
+    return sorted(names, key=lambda n: rank.get(n, len(rank)))
+
+
 def write_claims_report(out, quick: bool = False, figures=None,
                         runs: list[NotebookRun] | None = None, results=None,
                         seconds: float | None = None) -> tuple[Path, dict[str, str]]:
@@ -318,6 +333,8 @@ def sync_readme(readme, report) -> bool:
     Links point from the README's folder to the report's. Returns whether the README had
     the markers (and was rewritten).
     """
+    from .claims.report import README_END, README_START
+
     readme, report = Path(readme), Path(report)
     text = readme.read_text(encoding="utf-8")
     if README_START not in text or README_END not in text:
@@ -344,7 +361,8 @@ def _version() -> str:
 
 
 def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int | None = None,
-              source=None, claims: bool = True, update_readme=None, claim_workers: int = 1,
+              source=None, claims: bool = True, update_readme=None,
+              claim_workers: int | None = None,
               progress: bool | None = None) -> Reproduction:
     """Execute the notebooks headless and, meanwhile, the claim checks; write the figures,
     ``claims.md`` and ``claims.json`` to ``out``.
@@ -359,14 +377,18 @@ def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int | No
         claims: also run the claim checks and write the report.
         update_readme: path of a README whose generated claims block is refreshed from the
             report (``None``: no file outside ``out`` is touched).
-        claim_workers: worker processes for the claim checks (0: in this process, after
-            the notebooks).
+        claim_workers: worker processes for the claim checks, running while the notebooks
+            run (default: the number of CPUs; 0: in this process, after the notebooks).
+            Notebooks and claims start longest first (:data:`START_FIRST`); one that needs
+            an experiment another process is computing waits for it, and the other
+            processes keep the CPUs busy meanwhile.
         progress: ``True``/``False``; ``None`` shows progress iff stderr is a terminal.
 
     Returns:
         A :class:`Reproduction`.
     """
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
+    claim_workers = (os.cpu_count() or 1) if claim_workers is None else claim_workers
     for name, val, low in (("jobs", jobs, 1), ("claim_workers", claim_workers, 0)):
         if not isinstance(val, int) or isinstance(val, bool) or val < low:
             raise ValueError(f"{name} must be an int >= {low}, got {val!r}")
@@ -391,7 +413,9 @@ def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int | No
             stale.unlink()
     from .claims import REGISTRY
 
-    claim_ids = [c.id for c in REGISTRY] if claims else []
+    claim_ids = _start_order([c.id for c in REGISTRY]) if claims else []
+    order = {p.stem: i for i, p in enumerate(paths)}
+    paths = sorted(paths, key=lambda p: _start_order(order).index(p.stem))
     bar = _Progress(len(paths) + len(claim_ids), progress)
     start = time.perf_counter()
     # experiments that notebooks and claims both need are computed once (ssam_theory._shared);
@@ -417,6 +441,7 @@ def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int | No
             os.environ[SHARE_ENV] = previous
         share.cleanup()
     claims_seconds = time.perf_counter() - start
+    runs = sorted(runs, key=lambda r: order[r.name])  # reading order again
     report, verdicts, claim_error = None, {}, None
     errors = [e for _, _, e in checked if e is not None]
     if errors:
@@ -424,7 +449,8 @@ def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int | No
     elif claim_ids:
         from .claims import by_id
 
-        results = [(by_id(cid), *res) for cid, res, _ in checked]
+        results = [(by_id(cid), *res) for cid, res, _ in
+                   sorted(checked, key=lambda c: REGISTRY.index(by_id(c[0])))]
         try:
             report, verdicts = write_claims_report(
                 out, quick=quick, runs=runs, results=results,

@@ -80,13 +80,17 @@ def row_norm(x: np.ndarray) -> np.ndarray:
 
 
 def _divide_or(num, den, where_zero: float) -> np.ndarray:
-    """``num / den`` with ``where_zero`` where ``den == 0``, without a division warning."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.asarray(num / den, dtype=np.float64)
+    """``num / den`` with ``where_zero`` where ``den == 0``, without a division by zero.
+
+    Non-finite inputs (a diverging row) may still raise "invalid" (∞/∞): callers run inside
+    ``np.errstate(invalid="ignore")``.
+    """
     zero = den == 0
-    if np.any(zero):
+    if zero.any():
+        out = np.asarray(num / np.where(zero, 1.0, den), dtype=np.float64)
         out[np.broadcast_to(zero, out.shape)] = where_zero
-    return out
+        return out
+    return np.asarray(num / den, dtype=np.float64)
 
 
 def renormalization_factor(g_norm, perturbed_norm, eps: float = 0.0, truncate: bool = False):
@@ -112,7 +116,8 @@ def renormalization_factor(g_norm, perturbed_norm, eps: float = 0.0, truncate: b
     for label, x in (("g_norm", num), ("perturbed_norm", den)):
         if np.any(x < 0):  # NaN (a diverged row) compares False: passes through
             raise ValueError(f"{label} must be a norm (>= 0), got {v._short(x)}")
-    return _renormalization_factor(num, den, eps, truncate)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _renormalization_factor(num, den, eps, truncate)
 
 
 def _renormalization_factor(g_norm, perturbed_norm, eps, truncate):
@@ -252,6 +257,21 @@ class Optimizer:
             W_new = W_new[0]
             buf = None if buf is None else buf[0]
             info = StepInfo(*(x[0] for x in info))
+        return W_new, OptState(buf, state.count + 1), info
+
+    def _batch_step(self, W: np.ndarray, state: OptState, grad: GradFn):
+        """:meth:`step_with_info` on a ``(B, d)`` batch that the caller has validated, inside
+        the caller's ``np.errstate(over="ignore", invalid="ignore")``: the same arithmetic
+        without the per-step checks (the loops of :func:`ssam_theory.run` and
+        :func:`ssam_theory.sweep` check their inputs once)."""
+        lr = self.lr[:, None] if isinstance(self.lr, np.ndarray) else self.lr
+        rho = self.rho[:, None] if isinstance(self.rho, np.ndarray) else self.rho
+
+        def grad2(x):
+            return _checked_grad(grad, x, False)
+
+        W_new, buf, info = _update(_RULE_TABLE[self.name], W, state.momentum_buffer, grad2,
+                                   lr, rho, self)
         return W_new, OptState(buf, state.count + 1), info
 
 

@@ -99,8 +99,11 @@ def advance(opt: Optimizer, W: np.ndarray, state, grad, divergence_norm: float):
         ``(W_new, state, info, diverged)``: the update, the new state, its
         :class:`ssam_theory.StepInfo` and a ``(B,)`` boolean mask of the rows that diverged.
     """
-    W_new, state, info = opt.step_with_info(W, state, grad)
     with np.errstate(over="ignore", invalid="ignore"):
+        if type(opt).step_with_info is Optimizer.step_with_info:
+            W_new, state, info = opt._batch_step(W, state, grad)
+        else:  # a subclass with its own update (an injected rule): exactly its step
+            W_new, state, info = opt.step_with_info(W, state, grad)
         norm = np.sqrt(np.einsum("bi,bi->b", W_new, W_new))
     return W_new, state, info, ~(norm <= divergence_norm)  # NaN compares False: diverged
 
@@ -175,38 +178,44 @@ def run(opt: Optimizer, landscape: Landscape, w0, steps: int, *, batch_size: int
         its[0] = W
     diverged_at = np.full(B, -1)
     active = np.arange(B)
+    rows = slice(None)  # the active rows: a slice (no copies) until a row diverges
+    # the steps work on a row-major copy: the layout every row has when run alone (einsum's
+    # sums follow the layout); `final` is written back into W, laid out as the start was
+    Wc = np.ascontiguousarray(W)
     sub_opt = opt
     state = opt.init(W)
     buf = state.momentum_buffer
     for t in range(steps):
         if active.size == 0:
             break
-        Wa = W[active]
+        Wa = Wc[rows]
         idx = None if idx_seq is None else idx_seq[t]
         if idx is not None and idx.ndim == 2:
-            idx = idx[active]
+            idx = idx[rows]
 
         def grad(x, idx=idx):
             return landscape.grad(x) if idx is None else landscape.grad(x, idx)
 
         st = state._replace(momentum_buffer=buf)
         W_new, st, info, bad = advance(sub_opt, Wa, st, grad, divergence_norm)
-        gn[t, active], gtn[t, active], gam[t, active] = info
+        gn[t, rows], gtn[t, rows], gam[t, rows] = info
         if bad.any():
             diverged_at[active[bad]] = t
             keep = ~bad
             active, W_new = active[keep], W_new[keep]
+            rows = active
             buf = None if st.momentum_buffer is None else st.momentum_buffer[keep]
             sub_opt = sub_opt.take(keep) if sub_opt.rows is not None else sub_opt
         else:
             buf = st.momentum_buffer
         state = st
-        W[active] = W_new
+        Wc[rows] = W_new
         if active.size and loss is not None:
             with np.errstate(over="ignore", invalid="ignore"):
-                loss[t + 1, active] = landscape.loss(W_new)
+                loss[t + 1, rows] = landscape.loss(W_new)
         if its is not None:
-            its[t + 1] = W
+            its[t + 1] = Wc
+    W[...] = Wc
     diverged = diverged_at >= 0
     if single:
         return Trajectory(None if loss is None else loss[:, 0], gn[:, 0], gtn[:, 0], gam[:, 0],

@@ -112,7 +112,116 @@ def test_bad_input():
         net.hessian(np.zeros((2, 6)))
 
 
+def test_fast_network_agrees_with_the_exact_one_and_batches_equal_rows(net):
+    """The Gram form: the same loss and gradient up to rounding (a wrong term is O(1));
+    minibatch gradients untouched; fixed-shape BLAS blocks keep a batch equal to its rows."""
+    fast = st.DiagonalNetwork(net.X, net.y, fast=True)
+    assert fast.fast and not net.fast and "fast=True" in repr(fast)
+    rng = np.random.default_rng(6)
+    W = rng.normal(size=(37, net.dim))
+    np.testing.assert_allclose(fast.loss(W), net.loss(W), rtol=1e-13)
+    G = net.grad(W)
+    np.testing.assert_allclose(fast.grad(W), G, rtol=0, atol=1e-14 * np.abs(G).max())
+    idx = rng.integers(0, net.n, size=(37, 5))
+    np.testing.assert_array_equal(fast.grad(W, idx), net.grad(W, idx))
+    Gf, Lf = fast.grad(W), fast.loss(W)
+    for i in (0, 17, 36):
+        np.testing.assert_array_equal(Gf[i], fast.grad(W[i]))
+        assert Lf[i] == fast.loss(W[i])
+    assert fast.loss(np.zeros(net.dim)) == pytest.approx(0.5, rel=1e-14)
+
+
 # ---- the escape experiment and claim C19
+
+def _small_escape_config(**changes):
+    import dataclasses
+
+    small = {"seeds": 3, "alphas": (1e-3, 0.3), "steps": 80, "rho_factors": (0.5, 2.0),
+             "batch_sizes": (None, 4)}
+    return dataclasses.replace(st.network.EscapeConfig.quick(), **{**small, **changes})
+
+
+def _escape_by_run(net, lr, rho, cfg, batch_size):
+    """The escape runs one (batch size, ρ) at a time with st.run: rows (α, seed), seed s
+    drawing its own minibatch indices for every α."""
+    seq = np.random.SeedSequence(cfg.root).spawn(2 * cfg.seeds)
+    starts = st.network._starts(net, cfg.alphas, seq[: cfg.seeds])
+    indices = None
+    if batch_size is not None:
+        per_seed = np.stack([np.random.default_rng(s).integers(0, net.n, (cfg.steps, batch_size))
+                             for s in seq[cfg.seeds:]], axis=1)
+        indices = np.tile(per_seed, (1, len(cfg.alphas), 1))
+    out = {}
+    for rule in st.RULES:
+        opt = st.optimizer(rule, lr=np.full(starts.shape[0], lr), rho=rho)
+        tr = st.run(opt, net, starts, cfg.steps, indices=indices)
+        shape = (len(cfg.alphas), cfg.seeds)
+        out[rule] = (st.network.escape_steps(tr.loss, cfg.fraction).reshape(shape),
+                     tr.diverged.reshape(shape),
+                     np.nan_to_num(tr.loss[-1], nan=np.inf).reshape(shape))
+    return out
+
+
+def test_escape_grid_is_run_row_by_row_bit_for_bit_in_the_exact_arithmetic():
+    """One batched run per rule over batch sizes × ρ × α × seeds gives every row of the
+    separate st.run calls, diverging rows included (SAM diverges on some rows here)."""
+    net = st.network.load_network("sparse_regression")
+    cfg = _small_escape_config(fast=False)
+    _, b, _ = st.network.saddle_direction(net)
+    lr = cfg.lr_factor / b
+    grid = st.network.escape_grid(net, lr, np.asarray(cfg.rho_factors) / b, cfg,
+                                  cfg.batch_sizes)
+    diverged = 0
+    for m, bs in enumerate(cfg.batch_sizes):
+        for k, rf in enumerate(cfg.rho_factors):
+            ref = _escape_by_run(net, lr, rf / b, cfg, bs)
+            for rule, (steps, div, final) in ref.items():
+                np.testing.assert_array_equal(grid["steps"][rule][m, k], steps)
+                np.testing.assert_array_equal(grid["diverged"][rule][m, k], div)
+                np.testing.assert_array_equal(grid["final_loss"][rule][m, k], final)
+                diverged += int(div.sum())
+            if m == 0 and k == 0:
+                one = st.network.escape_times(net, lr, rf / b, cfg, bs)
+                np.testing.assert_array_equal(one["steps"]["usam"], ref["usam"][0])
+    assert 0 < diverged < 5 * 24  # some rows diverge, not all
+
+
+def test_escape_grid_fast_gives_the_same_escape_steps():
+    """The Gram arithmetic moves the numbers by rounding only: the same escape steps and
+    divergences, final losses to 1e-12 (measured ≤ 1e-14), but SAM's: trapped at the saddle,
+    its runs amplify rounding (1e-8 measured), so 1e-7."""
+    net = st.network.load_network("diabetes")
+    _, b, _ = st.network.saddle_direction(net)
+    runs = {}
+    for fast in (False, True):
+        cfg = _small_escape_config(fast=fast)
+        runs[fast] = st.network.escape_grid(net, cfg.lr_factor / b,
+                                            np.asarray(cfg.rho_factors) / b, cfg,
+                                            cfg.batch_sizes)
+    for rule in st.RULES:
+        np.testing.assert_array_equal(runs[True]["steps"][rule], runs[False]["steps"][rule])
+        np.testing.assert_array_equal(runs[True]["diverged"][rule],
+                                      runs[False]["diverged"][rule])
+        np.testing.assert_allclose(runs[True]["final_loss"][rule],
+                                   runs[False]["final_loss"][rule],
+                                   rtol=1e-7 if rule == "sam" else 1e-12)
+    assert any((runs[True]["steps"][r] >= 0).any() for r in st.RULES)
+
+
+def test_escape_experiment_is_computed_once_when_shared(tmp_path, monkeypatch):
+    """Inside a reproduce run (the share directory set) the notebook loads C19's runs."""
+    from ssam_theory._shared import SHARE_ENV
+
+    monkeypatch.setenv(SHARE_ENV, str(tmp_path))
+    cfg = _small_escape_config(datasets=("sparse_regression",), steps=20)
+    first = st.network.escape_experiment(cfg)
+    assert len(list(tmp_path.glob("*.pkl"))) == 1
+    again = st.network.escape_experiment(cfg)
+    for rule in st.RULES:
+        np.testing.assert_array_equal(again["sparse_regression"]["steps"][rule],
+                                      first["sparse_regression"]["steps"][rule])
+    assert again["sparse_regression"]["steps"]["sgd"].shape == (2, 2, 2, 3)
+
 
 def test_escape_step_needs_the_loss_below_the_fraction_and_below_f0_for_good():
     loss = np.array([[1.0, 1.0, 1.0, 1.0],

@@ -2,7 +2,6 @@
 kept without outputs, in sync with their py:percent pairs, and free of retyped formulas."""
 
 import re
-import time
 from pathlib import Path
 
 import jupytext
@@ -18,7 +17,6 @@ CLAIM_IDS = [f"C{i:02d}" for i in range(1, 11)] + ["C11a", "C11b", "C11c", "C12"
                                                  "C13", "C14a", "C14b", "C15", "C16", "C17",
                                                  "C18", "C19"]
 VERDICTS = ("holds", "violated", "inconclusive")
-QUICK_BUDGET = 90  # seconds: the whole quick reproduction on two cores
 
 
 @pytest.fixture(scope="module")
@@ -32,17 +30,16 @@ def quick(tmp_path_factory, quick_checks):
     from ssam_theory.reproduce import write_claims_report
 
     out = tmp_path_factory.mktemp("figures")
-    start = time.perf_counter()
     result = reproduce(out=out, quick=True, jobs=2, claims=False)
     report, verdicts = write_claims_report(out, quick=True, runs=result.notebooks,
                                            results=[(c, r, 0.0) for c, r in quick_checks])
     result = dataclasses.replace(result, report=report, verdicts=verdicts,
                                  figures=sorted(out.glob("*.png")))
-    return result, time.perf_counter() - start
+    return result
 
 
 def test_every_notebook_executes_without_error(quick):
-    result, _ = quick
+    result = quick
     assert [r.name for r in result.notebooks] == list(NOTEBOOKS)
     failed = {r.name: r.error for r in result.notebooks if r.error is not None}
     assert not failed, failed
@@ -50,17 +47,8 @@ def test_every_notebook_executes_without_error(quick):
     assert result.ok
 
 
-def test_quick_reproduction_fits_its_budget(quick):
-    # 90 s on two cores is the budget of the whole quick reproduction; the fixture reuses the
-    # session's registry run, so this times the notebooks and the report only (a looser check).
-    # Machines shared with other jobs are noisy, so allow 2x before failing (a real regression
-    # of the quick sizes exceeds that at once)
-    _, seconds = quick
-    assert seconds < 2 * QUICK_BUDGET, f"quick reproduction took {seconds:.0f} s"
-
-
 def test_figures_are_written_and_named_after_notebook_and_panel(quick):
-    result, _ = quick
+    result = quick
     names = [p.stem for p in result.figures]
     assert len(names) >= 12, names
     for name in names:
@@ -72,7 +60,7 @@ def test_figures_are_written_and_named_after_notebook_and_panel(quick):
 
 
 def test_every_claim_links_existing_figures(quick):
-    result, _ = quick
+    result = quick
     present = {p.stem for p in result.figures}
     assert sorted(CLAIM_FIGURES) == CLAIM_IDS
     missing = {c: [f for f in figs if f not in present] for c, figs in CLAIM_FIGURES.items()}
@@ -80,7 +68,7 @@ def test_every_claim_links_existing_figures(quick):
 
 
 def test_claims_report_has_a_row_and_a_section_per_claim_with_its_figures(quick):
-    result, _ = quick
+    result = quick
     text = result.report.read_text()
     for cid in CLAIM_IDS:
         rows = [ln for ln in text.splitlines() if ln.startswith(f"| {cid} |")]

@@ -38,7 +38,8 @@ def test_ruff_clean():
 
 def test_readme_claims_table_is_the_generated_one():
     """README's claims table: a copy of figures/claims.md made by `reproduce`, never typed."""
-    from ssam_theory.reproduce import README_END, README_START, readme_claims_block
+    from ssam_theory.claims.report import README_END, README_START
+    from ssam_theory.reproduce import readme_claims_block
 
     text = (ROOT / "README.md").read_text()
     block = text[text.index(README_START):text.index(README_END) + len(README_END)]
@@ -56,8 +57,8 @@ def test_readme_figures_exist():
 
 
 def test_sync_readme_replaces_only_the_marked_block(tmp_path):
-    from ssam_theory.claims.report import SUMMARY_END, SUMMARY_START
-    from ssam_theory.reproduce import README_END, README_START, sync_readme
+    from ssam_theory.claims.report import README_END, README_START, SUMMARY_END, SUMMARY_START
+    from ssam_theory.reproduce import sync_readme
 
     report = tmp_path / "figures" / "claims.md"
     report.parent.mkdir()

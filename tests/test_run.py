@@ -160,3 +160,31 @@ def _data_for_loss_switch():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, 5))
     return X, X @ rng.standard_normal(5) + 0.1 * rng.standard_normal(40)
+
+
+def test_a_subclass_with_its_own_step_is_run_as_written():
+    """Injected rules may subclass Optimizer and override step_with_info: run and sweep take
+    that step, not the package's."""
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Halved(st.Optimizer):
+        def step_with_info(self, w, state, grad):
+            w_new, state, info = super().step_with_info(w, state, grad)
+            return w + 0.5 * (w_new - w), state, info
+
+    plain = st.optimizer("ssam", lr=np.array([0.05, 0.1]), rho=0.1)
+    halved = Halved(**{f.name: getattr(plain, f.name) for f in dataclasses.fields(plain)})
+    w0 = np.array([1.0, -2.0])
+    a = st.run(plain, F, w0, 3, record_iterates=True)
+    b = st.run(halved, F, w0, 3, record_iterates=True)
+    w, state = np.tile(w0, (2, 1)), None
+    for _ in range(3):
+        w, state, _ = halved.step_with_info(w, state, F.grad)
+    np.testing.assert_array_equal(b.final, w)
+    assert not np.array_equal(a.final, b.final)
+    swept = st.sweep(F, "ssam", lr=[0.05], rho=[0.1], steps=3, seeds=1, w0=w0, grad_tol=None,
+                     make_optimizer=lambda lr, rho: Halved(**{
+                         f.name: getattr(st.optimizer("ssam", lr=lr, rho=rho), f.name)
+                         for f in dataclasses.fields(plain)}), progress=False)
+    np.testing.assert_array_equal(swept.final_w[0, 0, 0], w[0])

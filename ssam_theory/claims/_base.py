@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._shared import shared
 from ..rules import RULES, Optimizer, RuleFactory, build, rule_factories
 
 __all__ = ["SOURCES", "VERDICTS", "Claim", "Result", "Row", "Rules", "default_rules", "make"]
@@ -159,10 +160,17 @@ class Claim:
         return self.source.split(":")[0].split(";")[0].strip()
 
     def run(self, quick: bool = True, rules: Rules | None = None) -> Result:
-        result = self.check(quick=quick, rules=rules)
+        """The check's result. Within one ``ssam-theory reproduce`` run a notebook that shows
+        a claim's verdict and the claims report share one computation of it."""
+        result = _shared_check(self.check, quick, rules)
         if not isinstance(result, Result):
             raise TypeError(f"{self.id}.check must return a Result, got {result!r}")
         return result
+
+
+@shared
+def _shared_check(check, quick, rules):
+    return check(quick=quick, rules=rules)
 
 
 def verdict(ok: bool) -> str:

@@ -149,12 +149,13 @@ def check_c19(quick: bool = True, rules: Rules | None = None,
     rng = np.random.default_rng(np.random.SeedSequence(cfg.root).spawn(1)[0])
 
     cells, tests, slopes, bad_slopes = [], [], {}, []
-    for name, net in nets.items():
-        _, b, a = nw.saddle_direction(net)
-        lr = cfg.lr_factor / b
-        for bs in cfg.batch_sizes:
+    runs = nw.escape_experiment(cfg, rules)  # shared with notebook 07 within one reproduce
+    for name in nets:
+        b, a, lr = runs[name]["b"], runs[name]["a"], runs[name]["lr"]
+        for col, bs in enumerate(cfg.batch_sizes):
             for k, rf in enumerate(cfg.rho_factors):
-                res = nw.escape_times(net, lr, rf / b, cfg, bs, rules)
+                res = {key: {r: x[col, k] for r, x in runs[name][key].items()}
+                       for key in ("steps", "diverged")}
                 st_ = res["steps"]
                 D = {r: _per_seed(st_[r], cfg.steps) for r in st_}
                 cell = {"data": name, "batch": "full" if bs is None else f"b={bs}",
