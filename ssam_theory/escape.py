@@ -35,7 +35,8 @@ from .rules import RULES, RuleFactory, build, rule_factories
 from .sweep import Outcome, sweep
 
 __all__ = ["EscapeSteps", "PhaseDiagram", "QuarticSaddle", "attraction_diagram",
-           "escape_steps", "predicted_attraction", "predicted_outcome", "start_seeds"]
+           "escape_steps", "escape_steps_grid", "predicted_attraction", "predicted_outcome",
+           "start_seeds"]
 
 
 class QuarticSaddle(Landscape):
@@ -248,24 +249,53 @@ def escape_steps(landscape: Landscape, saddle, lr: float, rho: float, budget: in
     Returns:
         An :class:`EscapeSteps`.
     """
-    lr = v.as_real("lr", lr, low=0.0, low_open=True)
     rho = v.as_real("rho", rho, low=0.0)
+    return escape_steps_grid(landscape, saddle, lr, [rho], budget, seeds, rules, names,
+                             start_scale=start_scale, escape_radius=escape_radius,
+                             batch_size=batch_size)[0]
+
+
+def escape_steps_grid(landscape: Landscape, saddle, lr: float, rho, budget: int,
+                      seeds: Sequence[int] | np.ndarray,
+                      rules: Mapping[str, RuleFactory] | None = None, names=RULES, *,
+                      start_scale: float = 0.1, escape_radius: float = 1.0,
+                      batch_size: int | None = None) -> tuple[EscapeSteps, ...]:
+    r""":func:`escape_steps` for every radius of ``rho`` (a non-empty 1-D grid), one sweep
+    per rule.
+
+    Each rule runs one :func:`ssam_theory.sweep` with ``rho`` as its radius axis (SGD, which
+    ignores :math:`\rho`, runs once and its escape steps are repeated for every radius).
+    Every row of a sweep is computed row-locally, so entry ``j`` equals
+    ``escape_steps(..., rho[j], ...)`` bit for bit; only the per-step overhead is shared.
+
+    Returns:
+        A tuple of :class:`EscapeSteps`, one per radius, in the order of ``rho``.
+    """
+    lr = v.as_real("lr", lr, low=0.0, low_open=True)
+    rho = v.as_finite_array("rho", rho, ndim=1)
+    if rho.size == 0 or np.any(rho < 0):
+        raise ValueError(f"rho must be a non-empty grid of radii >= 0, got {rho.tolist()!r}")
     start_scale = v.as_real("start_scale", start_scale, low=0.0, low_open=True)
     escape_radius = v.as_real("escape_radius", escape_radius, low=0.0, low_open=True)
     s = v.as_finite_array("saddle", saddle, ndim=1)
     table = _factories(rules, names)
     w0 = functools.partial(_near, s, start_scale * escape_radius)
-    out_steps, outcome, starts, seed_axis = {}, {}, None, None
+    steps = [{} for _ in rho]
+    outcome = [{} for _ in rho]
+    starts = seed_axis = None
     for name in names:
         factory = functools.partial(_built, table[name])
         res = sweep(landscape, name, lr=lr, rho=0.0 if name == "sgd" else rho, steps=budget,
                     seeds=seeds, w0=w0, saddle=s, escape_radius=escape_radius,
                     progress=False, make_optimizer=factory, batch_size=batch_size)
-        oc = res.outcome[0, 0]
-        outcome[name] = oc
-        out_steps[name] = np.where(oc == Outcome.ESCAPED, res.event_step[0, 0], np.inf)
+        for j in range(rho.size):
+            oc = res.outcome[0, 0 if name == "sgd" else j]
+            ev = res.event_step[0, 0 if name == "sgd" else j]
+            outcome[j][name] = oc.copy()
+            steps[j][name] = np.where(oc == Outcome.ESCAPED, ev, np.inf)
         starts, seed_axis = res.w0, res.seeds
-    return EscapeSteps(out_steps, outcome, starts, seed_axis, int(budget))
+    return tuple(EscapeSteps(steps[j], outcome[j], starts.copy(), seed_axis.copy(),
+                             int(budget)) for j in range(rho.size))
 
 
 def predicted_attraction(name: str, lr, rho, a, b) -> np.ndarray:
