@@ -197,10 +197,10 @@ def saddle_msd_settings(sgd: Optimizer, sam: Optimizer, landscape: NoisyQuadrati
     r""":func:`saddle_msd` in several noise settings at once: ``{setting: SaddleMSD}``.
 
     SGD, whose step is the same in every setting, runs once (another reference rule once per
-    noise pattern); the other rule runs once per setting; all of them in lockstep on the same minibatches, whose mean tilt
-    :math:`\bar\xi_k` is computed once per step (the minibatch gradient of a
-    :class:`~ssam_theory.landscapes.NoisyQuadratic` is :math:`Hw + \bar\xi_k`). Every entry
-    equals ``saddle_msd(..., setting=setting)`` bit for bit.
+    noise pattern); the other rule runs once per setting; all of them in lockstep on the
+    same minibatches, whose mean tilt :math:`\bar\xi_k` is computed once per step (the
+    minibatch gradient of a :class:`~ssam_theory.landscapes.NoisyQuadratic` is
+    :math:`Hw + \bar\xi_k`). Every entry equals ``saddle_msd(..., setting=setting)`` bit for bit.
 
     Args:
         settings: a non-empty sequence of distinct :data:`NOISE_SETTINGS`.
