@@ -133,9 +133,9 @@ def _minibatch_mean(xi: np.ndarray, idx: np.ndarray) -> np.ndarray:
     b), several times faster: one gather of ``(…, d)`` rows per index column instead of a
     ``(…, b, d)`` gather and a strided reduction.
     """
-    acc = np.take(xi, idx[..., 0], axis=0)
+    acc = xi.take(idx[..., 0], axis=0)
     for j in range(1, idx.shape[-1]):
-        acc += np.take(xi, idx[..., j], axis=0)
+        acc += xi.take(idx[..., j], axis=0)
     return acc / idx.shape[-1]
 
 
