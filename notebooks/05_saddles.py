@@ -24,20 +24,17 @@
 from ssam_theory.plotting import quick_mode
 
 QUICK = quick_mode()  # `ssam-theory reproduce --quick` sets SSAM_THEORY_QUICK=1
-N_LR = 12 if QUICK else 80  # learning rates per phase diagram
-N_RHO = 10 if QUICK else 60  # radii per phase diagram
-SEEDS = 2 if QUICK else 8  # random starts per (η, ρ)
-SWEEP_STEPS = 300 if QUICK else 3000  # steps per configuration
+# The phase diagrams and the C11a–c figures plot the claims' own runs
+# (`ssam_theory.claims.escape`, quick or full settings): inside `ssam-theory reproduce` they
+# are computed once, by whichever of this notebook and the claim checks gets there first.
+PATH_STEPS = 300 if QUICK else 3000  # steps of the Beale paths
 TRAP_STEPS = 200 if QUICK else 600  # steps of the SAM trap runs (C10)
-MSD_SEEDS = 1000 if QUICK else 20000  # independent noisy runs for the MSD (C12)
-ESCAPE_RUNS = 100 if QUICK else 1000  # runs per rule and noise level for escape times (C12)
-ESCAPE_STEPS = 600 if QUICK else 6000  # step budget of the escape runs
-C11A_GRID = (14, 12) if QUICK else (40, 36)  # (η, ρ) cells of the C11a diagrams
-C11A_SEEDS = 3 if QUICK else 8
-C11A_STEPS = 500 if QUICK else 3000
-PAIRED_STARTS = 60 if QUICK else 400  # paired starts of the C11b/C11c escape times
-NOISE_BUDGET = 800 if QUICK else 5000  # step budget of C11c
-SEED = 0
+# noisy runs for the MSD (C12): 5000 put the ±2 SE band of the gap within ±4% of it,
+# invisible on the log axes
+MSD_SEEDS = 1000 if QUICK else 5000
+ESCAPE_RUNS = 100 if QUICK else 500  # runs per rule and noise level for escape times (C12)
+# step budget of the escape runs: every run that escapes at all does so within ~600 steps
+ESCAPE_STEPS = 600 if QUICK else 1000
 
 # %%
 import matplotlib.pyplot as plt
@@ -45,14 +42,9 @@ import numpy as np
 
 import ssam_theory as st
 from ssam_theory import theory
-from ssam_theory.claims.escape import saddle_cases
-from ssam_theory.escape import (
-    QuarticSaddle,
-    attraction_diagram,
-    escape_steps,
-    predicted_outcome,
-    start_seeds,
-)
+from ssam_theory.claims.escape import attraction, escape_speed, noise_escape, saddle_cases
+from ssam_theory.diffusion import saddle_msd_settings
+from ssam_theory.escape import predicted_outcome
 from ssam_theory.plotting import (
     PALETTE,
     RULE_STYLE,
@@ -73,25 +65,13 @@ NB = "05_saddles"
 # %% [markdown]
 # ## Attraction phase diagrams on the quadratic saddle ½(x² − y²) (C09, C10, C11)
 #
-# Starts w₀ ~ N(0, 0.1² I) around the saddle, one per seed; colour: fraction of the starts
-# that escaped. Dashed: C09's USAM boundaries |1 − ηb(ρb − 1)| = 1 (y attracted inside) and
-# |1 − η(a + ρa²)| = 1 (x unstable to the right), and C10's SAM trap limit η = 1/b.
+# C11a's runs: starts w₀ = 0.1·z, z ~ N(0, I), around the saddle, the same for every rule
+# and cell; colour: fraction of the starts that escaped. Dashed: C09's USAM boundaries
+# |1 − ηb(ρb − 1)| = 1 (y attracted inside) and |1 − η(a + ρa²)| = 1 (x unstable to the
+# right), and C10's SAM trap limit η = 1/b.
 
 # %%
-def near(center, scale):
-    """Random start center + scale·N(0, I), from the sweep's per-seed generator."""
-    return lambda rng: center + scale * rng.standard_normal(center.shape)
-
-
-a, b = 1.0, 1.0
-quad = st.Quadratic(np.diag([a, -b]))
-origin = np.zeros(2)
-q_lrs = np.linspace(0.02, 2.5, N_LR)
-q_rhos = np.geomspace(0.01, 10.0, N_RHO)
-q_sweeps = {rule: st.sweep(quad, rule, lr=q_lrs, rho=q_rhos, steps=SWEEP_STEPS, seeds=SEEDS,
-                           w0=near(origin, 0.1), saddle=origin, progress=False)
-            for rule in st.RULES}
-
+c11a = attraction(quick=QUICK)  # {landscape: outcome fractions per rule over (η, ρ)}
 
 # %%
 def overlay(ax, rule, lr_fine, rho_fine, a, b):
@@ -113,29 +93,32 @@ def overlay(ax, rule, lr_fine, rho_fine, a, b):
                     color=PALETTE["purple"], linestyle=":")
 
 
-def phase_figure(sweeps, title, a, b):
+def phase_figure(e, title, a, b):
+    """Escaped fraction of every rule over C11a's (η, ρ) grid ``e``, with the boundaries."""
     fig, axes = plt.subplots(2, 3, figsize=(12.5, 7.4), sharex=True, sharey=True)
-    any_sw = sweeps["sgd"]
-    lr_fine = np.linspace(any_sw.lr[0], any_sw.lr[-1], 400)
-    rho_fine = np.geomspace(any_sw.rho[0], any_sw.rho[-1], 400)
+    lr, rho = np.asarray(e["lr"]), np.asarray(e["rho"])
+    lr_fine = np.geomspace(lr[0], lr[-1], 400)
+    rho_fine = np.geomspace(rho[0], rho[-1], 400)
     for ax, rule in zip(axes.flat, st.RULES):
-        sw = sweeps[rule]
-        mesh = phase_diagram(ax, sw.lr, sw.rho, sw.fraction(st.Outcome.ESCAPED), log_rho=True)
+        mesh = phase_diagram(ax, lr, rho, e["fractions"][rule]["escaped"], log_lr=True,
+                             log_rho=True)
         overlay(ax, rule, lr_fine, rho_fine, a, b)
-        ax.set_xlim(sw.lr[0], sw.lr[-1])
-        ax.set_ylim(sw.rho[0], sw.rho[-1])
+        ax.minorticks_off()  # log axes: decades suffice and draw much faster
+        ax.set_xlim(lr[0], lr[-1])
+        ax.set_ylim(rho[0], rho[-1])
         ax.set_title(rule_label(rule))
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="lower right", fontsize=6.5)
+            ax.legend(loc="lower left", fontsize=6.5)
     axes[1, 2].axis("off")
     fig.colorbar(mesh, ax=axes[1, 2], location="left", fraction=0.5,
-                 label=f"measured: fraction of {SEEDS} starts that escaped")
+                 label=f"measured: fraction of {e['seeds']} starts that escaped")
     fig.suptitle(title)
     return fig
 
 
-fig = phase_figure(q_sweeps, f"Escape from the saddle of ½(x² − y²) within {SWEEP_STEPS} "
-                             f"steps", a, b)
+quad = c11a["½(x²−y²)"]
+fig = phase_figure(quad, f"Escape from the saddle of ½(x² − y²) within {quad['steps']} steps "
+                         f"(C11a's runs)", 1.0, 1.0)
 save_figure(fig, NB, "quadratic_phase")
 
 # %% [markdown]
@@ -149,10 +132,13 @@ save_figure(fig, NB, "quadratic_phase")
 
 # %%
 trap_rho = 0.2
+a, b = 1.0, 1.0
+quad = st.Quadratic(np.diag([a, -b]))
 fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
 trap_lrs = np.array([0.5, 0.9, 1.0, 1.2])
 tr = st.run(st.optimizer("sam", lr=trap_lrs, rho=trap_rho), quad,
-            np.array([0.0, 0.3 * trap_rho]), TRAP_STEPS, record_iterates=True)
+            np.array([0.0, 0.3 * trap_rho]), TRAP_STEPS, record_iterates=True,
+            record_loss=False)
 colors = [PALETTE["blue"], PALETTE["green"], PALETTE["orange"], PALETTE["vermillion"]]
 for k, color in enumerate(colors):
     side = "≤" if trap_lrs[k] <= theory.sam_trap_max_lr(b) else ">"
@@ -168,11 +154,12 @@ ax.set_ylabel(r"$|y_t| / \rho$")
 ax.set_title(f"SAM on ½(x² − y²) along y, ρ = {trap_rho}")
 ax.legend(loc="upper right", fontsize=7)
 
-n_grid = 41 if QUICK else 161
+n_grid = 41 if QUICK else 101  # starts per axis (grid step 0.06ρ: the ellipse stays sharp)
 grid = np.linspace(-3 * trap_rho, 3 * trap_rho, n_grid)
 X0, Y0 = np.meshgrid(grid, grid, indexing="ij")
 starts_grid = np.stack([X0.ravel(), Y0.ravel()], axis=1)
-tr = st.run(st.optimizer("sam", lr=0.5, rho=trap_rho), quad, starts_grid, TRAP_STEPS)
+tr = st.run(st.optimizer("sam", lr=0.5, rho=trap_rho), quad, starts_grid, TRAP_STEPS,
+            record_loss=False)
 inside = (~tr.diverged) & (np.linalg.norm(tr.final, axis=1) <= 1.0)
 ax2.pcolormesh(grid, grid, inside.reshape(n_grid, n_grid).T.astype(float), cmap="cividis",
                vmin=0, vmax=1, shading="nearest", rasterized=True)
@@ -194,18 +181,15 @@ save_figure(fig, NB, "sam_trap")
 # %% [markdown]
 # ## Beale's function (C11)
 #
-# Beale's saddle (0, 1) has Hessian eigenvalues ±27.75. Starts (0, 1) + N(0, 0.05² I).
-# Dashed: the quadratic-saddle boundaries of C09 with a = b = 27.75 (the local curvature).
+# Beale's saddle (0, 1) has Hessian eigenvalues ±27.75. C11a's runs: starts
+# (0, 1) + 0.1·z. Dashed: the quadratic-saddle boundaries of C09 with a = b = 27.75 (the
+# local curvature).
 
 # %%
 beale = st.Beale()
 lam_neg, lam_pos = np.linalg.eigvalsh(beale.hessian(beale.saddle))
-b_lrs = np.linspace(0.001, 0.08, N_LR)
-b_rhos = np.geomspace(1e-3, 1.0, N_RHO)
-b_sweeps = {rule: st.sweep(beale, rule, lr=b_lrs, rho=b_rhos, steps=SWEEP_STEPS, seeds=SEEDS,
-                           w0=near(beale.saddle, 0.05), saddle=beale.saddle, progress=False)
-            for rule in st.RULES}
-fig = phase_figure(b_sweeps, f"Escape from Beale's saddle (0, 1) within {SWEEP_STEPS} steps",
+fig = phase_figure(c11a["Beale"], f"Escape from Beale's saddle (0, 1) within "
+                                  f"{c11a['Beale']['steps']} steps (C11a's runs)",
                    lam_pos, -lam_neg)
 save_figure(fig, NB, "beale_phase")
 
@@ -217,8 +201,8 @@ zs = beale.loss(np.stack([xs.ravel(), ys.ravel()], axis=1)).reshape(xs.shape)
 fig, ax = plt.subplots(figsize=(7.2, 4.6))
 ax.contour(xs, ys, np.log10(zs + 1e-3), levels=25, colors=PALETTE["grey"], linewidths=0.5)
 for rule in st.RULES:
-    tr = st.run(st.optimizer(rule, lr=lr_path, rho=rho_path), beale, start_b, SWEEP_STEPS,
-                record_iterates=True)
+    tr = st.run(st.optimizer(rule, lr=lr_path, rho=rho_path), beale, start_b, PATH_STEPS,
+                record_iterates=True, record_loss=False)
     path = tr.iterates
     ax.plot(path[:, 0], path[:, 1], color=RULE_STYLE[rule]["color"],
             label=f"measured: {rule_label(rule)}, ends at ({path[-1, 0]:.2f}, "
@@ -228,7 +212,7 @@ ax.plot(*beale.minimizer, "k*", markersize=10, label="minimum (3, 0.5)")
 ax.set_xlabel(r"$x$")
 ax.set_ylabel(r"$y$")
 ax.set_title(f"Beale from ({start_b[0]:.2f}, {start_b[1]:.2f}), η = {lr_path}, "
-             f"ρ = {rho_path}, {SWEEP_STEPS} steps")
+             f"ρ = {rho_path}, {PATH_STEPS} steps")
 ax.legend(loc="lower left", fontsize=7)
 save_figure(fig, NB, "beale_paths")
 
@@ -265,8 +249,7 @@ noisy = st.NoisyQuadratic(np.diag([1.0, -lam]), n=256, sigma=np.sqrt(sigma2), se
 idx = st.minibatch_indices(noisy.n, batch, K, seed=1200, rows=MSD_SEEDS)
 sgd_n = st.optimizer("sgd", lr=lr_n)
 usam_n = st.optimizer("usam", lr=lr_n, rho=rho_n)
-msd = {setting: st.saddle_msd(sgd_n, usam_n, noisy, idx, setting=setting)
-       for setting in st.NOISE_SETTINGS}
+msd = saddle_msd_settings(sgd_n, usam_n, noisy, idx)  # {setting: st.SaddleMSD}, SGD run once
 k = np.arange(1, K + 1)  # measured curves: entry k of each SaddleMSD array, k = 1..K
 t = k * lr_n
 exact_msd = {"same_minibatch": theory.usam_saddle_msd(lr_n, rho_n, lam, noise, k),
@@ -324,7 +307,7 @@ for ax, s2 in zip(axes, noise_levels):
         tr = st.run(st.optimizer(rule, lr=np.full(ESCAPE_RUNS, 0.05),
                                  rho=np.full(ESCAPE_RUNS, 0.5)),
                     g, np.zeros((ESCAPE_RUNS, 2)), ESCAPE_STEPS, indices=ids,
-                    divergence_norm=1.0)
+                    divergence_norm=1.0, record_loss=False)
         when = np.sort(np.where(tr.diverged, tr.diverged_at + 1, np.inf))
         frac = np.arange(1, ESCAPE_RUNS + 1) / ESCAPE_RUNS
         ax.step(np.concatenate([[0], when[np.isfinite(when)]]),
@@ -356,18 +339,16 @@ outcome_order = ("escaped", "diverged", "trapped", "bounded", "converged")
 codes_of = {name: int(st.Outcome[name.upper()]) for name in outcome_order}
 cases = saddle_cases()
 fig, axes = plt.subplots(len(cases), 5, figsize=(17, 3.3 * len(cases)), sharey="row")
-for row, (label, f, s, a, b, radius) in zip(axes, cases):
-    lrs = np.geomspace(0.05, 4.0, C11A_GRID[0]) / b
-    rhos = np.geomspace(0.1, 10.0, C11A_GRID[1]) / b
-    d = attraction_diagram(f, s, lrs, rhos, C11A_STEPS, start_seeds(SEED, C11A_SEEDS),
-                           escape_radius=radius)
+for row, (label, *_) in zip(axes, cases):
+    e = c11a[label]
+    lrs, rhos, a, b = np.asarray(e["lr"]), np.asarray(e["rho"]), e["a"], e["b"]
     L, R = np.meshgrid(np.geomspace(lrs[0], lrs[-1], 300), np.geomspace(rhos[0], rhos[-1], 300),
                        indexing="ij")
     for ax, rule in zip(row, st.RULES):
-        fr = np.stack([d.fractions[rule][k] for k in outcome_order])
+        fr = np.stack([e["fractions"][rule][k] for k in outcome_order])
         codes = np.choose(fr.argmax(axis=0), [codes_of[k] for k in outcome_order])
-        outcome_map(ax, d.lr, d.rho, codes, st.Outcome, log_lr=True, log_rho=True,
-                    legend=False)
+        outcome_map(ax, lrs, rhos, codes, st.Outcome, log_lr=True, log_rho=True, legend=False)
+        ax.minorticks_off()
         if rule in ("usam", "ssam"):
             pred = predicted_outcome(rule, L, R, a, b)
             theory_contour(ax, L[:, 0], R[0], (pred == st.Outcome.TRAPPED).astype(float), 0.5,
@@ -378,86 +359,79 @@ for row, (label, f, s, a, b, radius) in zip(axes, cases):
         ax.set_title(f"{label}: {rule_label(rule)}")
 fig.legend(handles=outcome_handles(["ESCAPED", "DIVERGED", "TRAPPED", "BOUNDED", "CONVERGED"]),
            loc="outside lower center", ncol=5)
-fig.suptitle(f"Majority outcome of {C11A_SEEDS} starts, {C11A_STEPS} steps (C11a)")
+e = c11a[cases[0][0]]
+fig.suptitle(f"Majority outcome of {e['seeds']} starts, {e['steps']} steps (C11a)")
 save_figure(fig, NB, "attraction")
 
 # %% [markdown]
 # ## C11b: paired escape times where the saddle does not attract
 #
-# The same starts (and, with noise, the same minibatches) for every rule; each dot is one
+# Four of C11b's settings, from its own runs (every setting's test is in the claims report):
+# the same starts (and, with noise, the same minibatches) for every rule; each dot is one
 # start. Below the dashed diagonal the renormalized rule left sooner. A start that did not
 # escape within the budget sits at budget + 1.
 
 # %%
-speed_cases = [
-    ("½(x²−y²), ρb = 0.5", st.Quadratic(np.diag([1.0, -1.0])), np.zeros(2), 1.0, 0.1, 0.5,
-     None),
-    ("Beale, ρb = 0.5", st.Beale(), st.Beale.saddle, 1.0, 0.1 / 27.75, 0.5 / 27.75, None),
-    ("noisy quartic walls σ = 0.1, ρb = 0.5",
-     QuarticSaddle(a=[1.0, 0.5], n=256, sigma=0.1, seed=11), np.zeros(3),
-     QuarticSaddle(a=[1.0, 0.5]).basin, 0.1, 0.5, 4),
-    ("noisy ½(x²−y²) σ = 0.1, ρb = 0.05",
-     st.NoisyQuadratic(np.diag([1.0, -1.0]), n=256, sigma=0.1, seed=11), np.zeros(2), 1.0,
-     0.1, 0.05, 4),
-]
-fig, axes = plt.subplots(1, len(speed_cases), figsize=(16, 4.2))
-seeds = start_seeds(SEED + 1, PAIRED_STARTS)
-for ax, (label, f, s, radius, lr, rho, batch) in zip(axes, speed_cases):
-    es = escape_steps(f, s, lr, rho, ESCAPE_STEPS, seeds, escape_radius=radius,
-                      batch_size=batch)
-    top = 1
+c11b = escape_speed(quick=QUICK)
+budget = c11b["budget"]
+shown = ("½(x²−y²), ρb=0.5", "Beale, ρb=0.5", "noisy quartic walls σ=0.1 B=4, ρb=0.5",
+         "noisy ½(x²−y²) σ=0.1 B=4, ρb=0.05")
+fig, axes = plt.subplots(1, len(shown), figsize=(16, 4.2))
+for ax, label in zip(axes, shown):
+    setting = c11b["settings"][label]
     for (a_, b_), marker in ((("ssam", "usam"), "o"), (("nssam", "sam"), "s")):
-        ta = np.minimum(es.steps[a_], ESCAPE_STEPS + 1)
-        tb = np.minimum(es.steps[b_], ESCAPE_STEPS + 1)
-        top = max(top, ta.max(), tb.max())
+        ta, tb = np.asarray(setting["steps"][a_]), np.asarray(setting["steps"][b_])
         ax.plot(tb, ta, marker, color=RULE_STYLE[a_]["color"], markersize=3.5, alpha=0.7,
                 linestyle="none", label=f"measured: {rule_label(a_)} vs {rule_label(b_)} "
                                         f"(median {np.median(ta):.0f} vs {np.median(tb):.0f})")
-    theory_line(ax, [1, top], [1, top], "equal escape times", color=PALETTE["grey"])
+    theory_line(ax, [1, budget + 1], [1, budget + 1], "equal escape times",
+                color=PALETTE["grey"])
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("steps to escape, base rule (USAM / SAM)")
     ax.set_ylabel("steps to escape, renormalized (SSAM / NSSAM)")
     ax.set_title(label)
     ax.legend(loc="upper left", fontsize=6.5)
+fig.suptitle(f"C11b: paired escape steps, {c11b['starts']} starts, budget {budget}")
 save_figure(fig, NB, "escape_speed")
 
 # %% [markdown]
 # ## C11c: escape from the quartic-walls saddle as ρ crosses 1/b and the noise grows
 #
 # f = ½x² − ½y² + ¼y⁴ (b = c = 1), escape = reaching the basin ‖w‖ > √(b/3c); η = 0.1,
-# minibatches of 4. Curves: fraction of the starts escaped by step t (in the legend: the
-# fraction escaped within the budget). The columns cross ρb = 1, where the saddle starts to
-# attract USAM and SSAM deterministically (C09, C11a): there only noise can free them.
+# minibatches of 4. Every cell of C11c, from its own runs. Curves: fraction of the starts
+# escaped by step t (in the legend: the fraction escaped within the budget). The columns
+# cross ρb = 1, where the saddle starts to attract USAM and SSAM deterministically (C09,
+# C11a): there only noise can free them.
 
 # %%
-noise_rho_b = (0.5, 0.9, 1.5, 3.0)
-noise_sigma = (0.0, 0.1, 0.5)
-fig, axes = plt.subplots(len(noise_sigma), len(noise_rho_b), figsize=(15, 9), sharex=True,
-                         sharey=True)
-seeds = start_seeds(SEED + 2, PAIRED_STARTS)
-for i, sigma in enumerate(noise_sigma):
-    f = (QuarticSaddle(a=[1.0]) if sigma == 0 else
-         QuarticSaddle(a=[1.0], n=256, sigma=sigma, seed=12))
-    for j, rb in enumerate(noise_rho_b):
-        ax = axes[i, j]
-        es = escape_steps(f, f.saddle, 0.1, rb, NOISE_BUDGET, seeds, escape_radius=f.basin,
-                          batch_size=None if sigma == 0 else 4)
-        for rule in st.RULES:
-            when = np.sort(es.steps[rule])
-            frac = np.arange(1, when.size + 1) / when.size
-            ok = np.isfinite(when)
-            ax.step(np.concatenate([[1], when[ok]]), np.concatenate([[0], frac[ok]]),
-                    where="post", color=RULE_STYLE[rule]["color"],
-                    label=f"measured: {rule_label(rule)} ({ok.mean():.0%})")
-        ax.set_xscale("log")
-        ax.set_xlim(1, NOISE_BUDGET)
-        ax.set_title(f"ρb = {rb} ({'<' if rb < 1 else '>'} 1), σ = {sigma}")
-        ax.legend(loc="upper left", fontsize=6)
-        if i == len(noise_sigma) - 1:
-            ax.set_xlabel("escape step t")
-        if j == 0:
-            ax.set_ylabel("fraction escaped by t")
-fig.suptitle(f"Escape from ½x² − ½y² + ¼y⁴ (C11c), η = 0.1, {PAIRED_STARTS} paired starts: "
+c11c = noise_escape(quick=QUICK)
+budget = c11c["budget"]
+sigmas = list(dict.fromkeys(c["sigma"] for c in c11c["cells"]))
+rho_bs = list(dict.fromkeys(c["rho_b"] for c in c11c["cells"]))
+fig, axes = plt.subplots(len(sigmas), len(rho_bs), figsize=(3.2 * len(rho_bs) + 1,
+                                                           2.7 * len(sigmas) + 0.8),
+                         sharex=True, sharey=True, squeeze=False)
+for cell in c11c["cells"]:
+    i, j = sigmas.index(cell["sigma"]), rho_bs.index(cell["rho_b"])
+    ax = axes[i, j]
+    for rule in st.RULES:
+        when = np.sort(cell["steps"][rule])
+        ok = when <= budget  # budget + 1: not escaped
+        frac = np.arange(1, when.size + 1) / when.size
+        ax.step(np.concatenate([[1], when[ok]]), np.concatenate([[0], frac[ok]]),
+                where="post", color=RULE_STYLE[rule]["color"],
+                label=f"{rule_label(rule)} ({ok.mean():.0%})")
+    ax.set_xscale("log")
+    ax.minorticks_off()  # up to 30 panels: decades suffice and draw faster
+    ax.set_xlim(1, budget)
+    ax.set_title(f"ρb = {cell['rho_b']} ({'<' if cell['rho_b'] < 1 else '>'} 1), "
+                 f"σ = {cell['sigma']}", fontsize=9)
+    ax.legend(loc="upper left", fontsize=5.5, title="measured", title_fontsize=5.5)
+    if i == len(sigmas) - 1:
+        ax.set_xlabel("escape step t")
+    if j == 0:
+        ax.set_ylabel("fraction escaped by t")
+fig.suptitle(f"Escape from ½x² − ½y² + ¼y⁴ (C11c), η = 0.1, {c11c['starts']} paired starts: "
              f"columns cross ρb = 1, rows raise the noise")
 save_figure(fig, NB, "noise_escape")

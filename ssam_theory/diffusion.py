@@ -52,10 +52,12 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _validate as v
+from .escape import _minibatch_mean
 from .landscapes import Landscape, NoisyQuadratic
 from .rules import Optimizer
 
-__all__ = ["NOISE_SETTINGS", "SaddleMSD", "StepOracle", "noise_pattern", "saddle_msd"]
+__all__ = ["NOISE_SETTINGS", "SaddleMSD", "StepOracle", "noise_pattern", "saddle_msd",
+           "saddle_msd_settings"]
 
 #: The noise settings of :func:`noise_pattern` and :func:`saddle_msd`.
 NOISE_SETTINGS: tuple[str, ...] = ("same_minibatch", "kim")
@@ -184,14 +186,39 @@ def saddle_msd(sgd: Optimizer, sam: Optimizer, landscape: NoisyQuadratic, indice
     References:
         Kim, Park, Choi & Lee, arXiv:2301.06308, Thm 2.
     """
+    if setting not in NOISE_SETTINGS:
+        raise ValueError(f"setting must be one of {', '.join(NOISE_SETTINGS)}; got {setting!r}")
+    return saddle_msd_settings(sgd, sam, landscape, indices, settings=(setting,),
+                               direction=direction)[setting]
+
+
+def saddle_msd_settings(sgd: Optimizer, sam: Optimizer, landscape: NoisyQuadratic, indices, *,
+                        settings=NOISE_SETTINGS, direction=None) -> dict[str, SaddleMSD]:
+    r""":func:`saddle_msd` in several noise settings at once: ``{setting: SaddleMSD}``.
+
+    SGD, whose step is the same in every setting, runs once (another reference rule once per
+    noise pattern); the other rule runs once per setting; all of them in lockstep on the
+    same minibatches, whose mean tilt :math:`\bar\xi_k` is computed once per step (the
+    minibatch gradient of a :class:`~ssam_theory.landscapes.NoisyQuadratic` is
+    :math:`Hw + \bar\xi_k`). Every entry equals ``saddle_msd(..., setting=setting)`` bit for bit.
+
+    Args:
+        settings: a non-empty sequence of distinct :data:`NOISE_SETTINGS`.
+        sgd, sam, landscape, indices, direction: as for :func:`saddle_msd`.
+    """
     for name, opt in (("sgd", sgd), ("sam", sam)):
         if not isinstance(opt, Optimizer):
             raise TypeError(f"{name} must be an Optimizer from ssam_theory.optimizer, "
                             f"got {opt!r}")
     if not isinstance(landscape, NoisyQuadratic):
         raise TypeError(f"landscape must be a NoisyQuadratic, got {landscape!r}")
-    if setting not in NOISE_SETTINGS:
-        raise ValueError(f"setting must be one of {', '.join(NOISE_SETTINGS)}; got {setting!r}")
+    if isinstance(settings, str) or not hasattr(settings, "__iter__"):
+        raise TypeError(f"settings must be a sequence of noise settings, got {settings!r}")
+    settings = tuple(settings)
+    if (not settings or len(set(settings)) != len(settings)
+            or any(x not in NOISE_SETTINGS for x in settings)):
+        raise ValueError(f"settings must be distinct entries of {', '.join(NOISE_SETTINGS)}; "
+                         f"got {settings!r}")
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"indices must be integers, got dtype {idx.dtype}")
@@ -208,26 +235,54 @@ def saddle_msd(sgd: Optimizer, sam: Optimizer, landscape: NoisyQuadratic, indice
         if vec.shape != (d,) or not np.isclose(np.linalg.norm(vec), 1.0, rtol=1e-12, atol=0):
             raise ValueError(f"direction must be a unit vector of shape ({d},), got {direction!r}")
     steps, R = idx.shape[0], idx.shape[1]
-    W = {"sgd": np.zeros((R, d)), "sam": np.zeros((R, d))}
-    state = {"sgd": sgd.init(W["sgd"]), "sam": sam.init(W["sam"])}
-    opts = {"sgd": sgd, "sam": sam}
-    pattern = {k: noise_pattern(o, setting) for k, o in opts.items()}
-    msd = {"sgd": np.zeros(steps + 1), "sam": np.zeros(steps + 1)}
-    gap, gap_se = np.zeros(steps + 1), np.zeros(steps + 1)
+    # the runs: the reference once per distinct noise pattern (SGD: once), the other rule
+    # once per setting
+    ref = {s: ("sgd", noise_pattern(sgd, s)) for s in settings}
+    other = {s: ("sam", s) for s in settings}
+    runs = {}
+    for s in settings:
+        runs[ref[s]] = (sgd, ref[s][1])
+        runs[other[s]] = (sam, noise_pattern(sam, s))
+    W = {key: np.zeros((R, d)) for key in runs}
+    state = {key: opt.init(W[key]) for key, (opt, _) in runs.items()}
+    msd = {key: np.zeros(steps + 1) for key in runs}
+    gap = {s: np.zeros(steps + 1) for s in settings}
+    gap_se = {s: np.zeros(steps + 1) for s in settings}
     for k in range(steps):
+        tilt = _minibatch_mean(landscape.xi, idx[k])  # ξ̄_k of every row, once per step
         y2 = {}
-        for key, opt in opts.items():
-            oracle = StepOracle(landscape, idx[k], pattern[key])
+        for key, (opt, pattern) in runs.items():
+            oracle = _TiltOracle(landscape, tilt, pattern)
             W[key], state[key] = opt.step(W[key], state[key], oracle)
-            if oracle.calls != len(pattern[key]):
-                raise RuntimeError(f"{key} rule {opt.name!r} called its gradient "
+            if oracle.calls != len(pattern):
+                raise RuntimeError(f"{key[0]} rule {opt.name!r} called its gradient "
                                    f"{oracle.calls} time(s) in one step, expected "
-                                   f"{len(pattern[key])}")
+                                   f"{len(pattern)}")
             with np.errstate(over="ignore", invalid="ignore"):
                 y2[key] = np.einsum("bi,i->b", W[key], vec) ** 2
             msd[key][k + 1] = y2[key].mean()
-        with np.errstate(over="ignore", invalid="ignore"):
-            diff = y2["sgd"] - y2["sam"]
-            gap[k + 1] = diff.mean()
-            gap_se[k + 1] = diff.std(ddof=1) / np.sqrt(R)
-    return SaddleMSD(msd["sgd"], msd["sam"], gap, gap_se, W["sgd"], W["sam"], R, setting)
+        for s in settings:
+            with np.errstate(over="ignore", invalid="ignore"):
+                diff = y2[ref[s]] - y2[other[s]]
+                gap[s][k + 1] = diff.mean()
+                gap_se[s][k + 1] = diff.std(ddof=1) / np.sqrt(R)
+    return {s: SaddleMSD(msd[ref[s]].copy(), msd[other[s]], gap[s], gap_se[s],
+                         W[ref[s]].copy(), W[other[s]], R, s) for s in settings}
+
+
+class _TiltOracle:
+    """:class:`StepOracle` with the step's mean tilt :math:`\\bar\\xi_k` given: a noisy call
+    returns ``landscape.grad(W) + tilt``, the bits of ``landscape.grad(W, idx)`` (the
+    :class:`~ssam_theory.landscapes.NoisyQuadratic` gradient :math:`Hw + \\bar\\xi_I`)."""
+
+    def __init__(self, landscape, tilt, noisy):
+        self.landscape, self.tilt, self.noisy, self.calls = landscape, tilt, noisy, 0
+
+    def __call__(self, W):
+        if self.calls >= len(self.noisy):
+            raise RuntimeError(f"StepOracle: call {self.calls + 1} of one step, but noisy "
+                               f"covers {len(self.noisy)} call(s); use one oracle per step")
+        noisy = self.noisy[self.calls]
+        self.calls += 1
+        g = self.landscape.grad(W)
+        return g + self.tilt if noisy else g

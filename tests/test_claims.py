@@ -275,3 +275,25 @@ def test_escape_claims_flip_with_wrong_rules(records, cid):
     assert same.verdict == "inconclusive"
     (_, slow), = run_checks([cid], quick=True, rules={"ssam": _slow_ssam})
     assert slow.verdict == "violated" and "ssam vs usam" in slow.evidence["counterexample"]["pair"]
+
+
+def test_saddle_experiments_are_shared_and_the_figure_data_is_the_claims(records):
+    """C11a–c, C12 and C12b measure through experiment functions that ``reproduce`` computes
+    once for the claims and notebook 05 (``ssam_theory._shared.shared``). C11b's per-start
+    escape steps (the figure's dots) stay out of its evidence, and their medians are the
+    medians the evidence reports."""
+    from ssam_theory.claims import escape, saddles
+
+    for fn in (escape.attraction, escape.escape_speed, escape.noise_escape, saddles.msd_gaps):
+        assert hasattr(fn, "__wrapped__"), fn
+    ev = records["C11b"]["evidence"]
+    assert all("steps" not in s for s in ev["settings"].values())
+    data = escape.escape_speed(quick=True)
+    for label, s in data["settings"].items():
+        for name, steps in s["steps"].items():
+            assert len(steps) == data["starts"]
+            assert np.median(steps) == ev["settings"][label]["median_steps"][name]
+    gaps = saddles.msd_gaps(quick=True)
+    assert gaps["kim"][0] == records["C12"]["evidence"]["kim_setting"]["gap_measured"]
+    assert (gaps["same_minibatch"][0]
+            == records["C12b"]["evidence"]["same_minibatch"]["gap_measured"])

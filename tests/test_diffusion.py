@@ -144,3 +144,28 @@ def test_saddle_msd_checks_input():
     # an explicit direction: along x (curvature +0.7) nothing escapes
     res = st.saddle_msd(sgd, usam, f, idx, direction=[1.0, 0.0])
     np.testing.assert_array_equal(res.msd_sgd[-1], np.mean(res.final_sgd[:, 0] ** 2))
+
+
+def test_saddle_msd_settings_equal_one_setting_at_a_time():
+    """One lockstep pass over both settings (SGD once, one noise mean per step) gives each
+    setting's SaddleMSD bit for bit; a reference rule other than SGD, whose pattern depends
+    on the setting, runs once per pattern."""
+    from ssam_theory.diffusion import saddle_msd_settings
+
+    f = _land()
+    R, K = 5, 12
+    idx = st.minibatch_indices(f.n, 3, K, seed=6, rows=R)
+    for ref in (st.optimizer("sgd", lr=0.05), st.optimizer("sam", lr=0.05, rho=0.1)):
+        usam = st.optimizer("usam", lr=0.05, rho=0.3)
+        both = saddle_msd_settings(ref, usam, f, idx)
+        assert tuple(both) == st.NOISE_SETTINGS
+        for setting, res in both.items():
+            one = st.saddle_msd(ref, usam, f, idx, setting=setting)
+            assert res.setting == one.setting == setting and res.seeds == one.seeds
+            for a, b in zip(res[:6], one[:6]):
+                np.testing.assert_array_equal(a, b)
+    for bad in ((), ("kim", "kim"), ("kim", "other")):
+        with pytest.raises(ValueError, match="settings"):
+            saddle_msd_settings(ref, usam, f, idx, settings=bad)
+    with pytest.raises(TypeError, match="settings"):
+        saddle_msd_settings(ref, usam, f, idx, settings="kim")

@@ -8,8 +8,10 @@ from ssam_theory import theory
 from ssam_theory.claims._stats import holm, median_ci, paired_test
 from ssam_theory.escape import (
     QuarticSaddle,
+    _minibatch_mean,
     attraction_diagram,
     escape_steps,
+    escape_steps_grid,
     predicted_outcome,
     start_seeds,
 )
@@ -136,3 +138,49 @@ def test_statistics_helpers():
     # censored pairs (both not escaped) tie and are dropped
     t = paired_test(np.full(10, np.inf), np.full(10, np.inf), budget=100)
     assert t["p_faster"] == t["p_slower"] == 1.0 and t["nonzero"] == 0
+
+
+def test_escape_steps_grid_equals_one_radius_at_a_time():
+    """One sweep per rule over the ρ grid gives every radius's escape steps bit for bit (rows
+    are row-local), with and without noise; SGD (ρ ignored) runs once."""
+    seeds = start_seeds(4, 5)
+    rhos = [0.5, 1.5, 3.0]
+    for f, batch in ((QuarticSaddle(a=[1.0]), None),
+                     (QuarticSaddle(a=[1.0, 0.5], n=32, sigma=0.3, seed=2), 4)):
+        grid = escape_steps_grid(f, f.saddle, 0.1, rhos, 200, seeds, escape_radius=f.basin,
+                                 batch_size=batch)
+        assert len(grid) == len(rhos)
+        for rho, es in zip(rhos, grid):
+            one = escape_steps(f, f.saddle, 0.1, rho, 200, seeds, escape_radius=f.basin,
+                               batch_size=batch)
+            for name in st.RULES:
+                np.testing.assert_array_equal(es.steps[name], one.steps[name])
+                np.testing.assert_array_equal(es.outcome[name], one.outcome[name])
+            np.testing.assert_array_equal(es.starts, one.starts)
+    for bad in ([], [0.5, -1.0], [[0.5]]):
+        with pytest.raises(ValueError, match="rho"):
+            escape_steps_grid(f, f.saddle, 0.1, bad, 10, seeds)
+
+
+@pytest.mark.parametrize("dim", [2, 3, 5])
+def test_minibatch_mean_is_numpys_mean(dim):
+    """The quartic saddle's minibatch tilt: the bits of ``xi[idx].mean(axis=-2)`` for every
+    batch size (a sum in index order, then one division), one or per-row minibatches."""
+    f = QuarticSaddle(a=np.linspace(0.5, 1.0, dim - 1), n=50, sigma=0.7, seed=dim)
+    rng = np.random.default_rng(dim)
+    W = rng.standard_normal((7, dim))
+    for b in (1, 2, 4, 9, 17):
+        for idx in (rng.integers(0, f.n, (7, b)), rng.integers(0, f.n, b)):
+            np.testing.assert_array_equal(_minibatch_mean(f.xi, idx), f.xi[idx].mean(axis=-2))
+            np.testing.assert_array_equal(f.grad(W, idx), f.grad(W) + f.xi[idx].mean(axis=-2))
+
+
+def test_quartic_saddle_powers_by_multiplication():
+    """The cube of the gradient and the fourth power of the loss are products (the same bits
+    on every CPU), within an ulp or two of the exact powers."""
+    f = QuarticSaddle(a=[1.0], b=1.0, c=1.0)
+    y = np.random.default_rng(0).standard_normal(1000)
+    W = np.stack([np.zeros_like(y), y], axis=1)
+    np.testing.assert_array_equal(f.grad(W)[:, 1], -y + y * y * y)
+    np.testing.assert_allclose(f.grad(W)[:, 1], -y + y**3, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(f.loss(W), -0.5 * y**2 + 0.25 * y**4, rtol=1e-12, atol=1e-15)

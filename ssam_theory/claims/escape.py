@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._shared import shared
 from ..escape import (
     QuarticSaddle,
     attraction_diagram,
-    escape_steps,
+    escape_steps_grid,
     predicted_outcome,
     start_seeds,
 )
@@ -94,8 +95,10 @@ def _boundary_cells(name, L, R, a, b, rel=0.1):
     return base, edge
 
 
+@shared
 def attraction(quick: bool = True, rules: Rules | None = None, config=None) -> dict:
-    """C11a's measurements: phase diagrams, cell classes, prediction agreement."""
+    """C11a's measurements: phase diagrams, cell classes, prediction agreement (computed once
+    per ``reproduce`` run and shared with notebook 05's figures)."""
     cfg = config or (AttractionConfig.quick() if quick else AttractionConfig.full())
     seeds = start_seeds(1100, cfg.seeds)
     out = {}
@@ -259,7 +262,8 @@ class EscapeSpeedConfig:
 
 
 def _speed_settings(cfg):
-    """(label, landscape, saddle, escape radius, η, ρ, batch size) where no rule is held.
+    """(label, landscape, saddle, escape radius, η, batch size, ((setting label, ρ), …)) of
+    the settings where no rule is held, grouped by landscape (one sweep per rule and group).
 
     ηb = 0.1 and ρb ∈ {0.5, 0.05}: below 1/b USAM's saddle does not attract; at ρb = 0.05
     the starts (‖∇f‖ ≈ 0.1b) also lie outside SAM's trap ‖∇f‖ < ρb (C10), so the SAM-base
@@ -269,39 +273,47 @@ def _speed_settings(cfg):
     for label, f, s, _, b, radius in saddle_cases():
         if label == "½(0.1x²−y²)":
             continue
-        for rb in (0.5, 0.05):
-            out.append((f"{label}, ρb={rb}", f, s, radius, 0.1 / b, rb / b, None))
+        out.append((label, f, s, radius, 0.1 / b, None,
+                    tuple((f"{label}, ρb={rb}", rb / b) for rb in (0.5, 0.05))))
     noisy = [("noisy ½(x²−y²)", NoisyQuadratic(np.diag([1.0, -1.0]), n=256, sigma=cfg.sigma,
                                                seed=11), np.zeros(2), 1.0),
              ("noisy quartic walls", QuarticSaddle(a=[1.0, 0.5], b=1.0, c=1.0, n=256,
                                                    sigma=cfg.sigma, seed=11),
               np.zeros(3), QuarticSaddle(a=[1.0, 0.5]).basin)]
     for label, f, s, radius in noisy:
-        for rb in (0.5, 0.05):
-            out.append((f"{label} σ={cfg.sigma} B={cfg.batch_size}, ρb={rb}", f, s, radius,
-                        0.1, rb, cfg.batch_size))
+        out.append((label, f, s, radius, 0.1, cfg.batch_size,
+                    tuple((f"{label} σ={cfg.sigma} B={cfg.batch_size}, ρb={rb}", rb)
+                          for rb in (0.5, 0.05))))
     return out
 
 
+@shared
 def escape_speed(quick: bool = True, rules: Rules | None = None, config=None) -> dict:
-    """C11b's measurements: paired escape steps of all rules per setting and their tests."""
+    """C11b's measurements: paired escape steps of all rules per setting and their tests.
+
+    ``settings[label]["steps"]`` holds every start's escape step per rule (budget + 1 where
+    it did not escape): notebook 05 plots them (the result is computed once per
+    ``reproduce`` run and shared).
+    """
     cfg = config or (EscapeSpeedConfig.quick() if quick else EscapeSpeedConfig.full())
     seeds = start_seeds(1101, cfg.starts)
     settings, headline, vs_sgd = {}, [], []
-    for label, f, s, radius, lr, rho, batch in _speed_settings(cfg):
-        es = escape_steps(f, s, lr, rho, cfg.budget, seeds, rules, escape_radius=radius,
-                          batch_size=batch)
-        tests = {}
-        for pair in HEADLINE + VERSUS_SGD:
-            t = paired_test(es.steps[pair[0]], es.steps[pair[1]], cfg.budget)
-            t.update(setting=label, a=pair[0], b=pair[1])
-            tests[f"{pair[0]} vs {pair[1]}"] = t
-            (headline if pair in HEADLINE else vs_sgd).append(t)
-        settings[label] = dict(lr=lr, rho=rho, batch_size=batch, tests=tests,
-                               escaped={n: float(np.isfinite(x).mean())
-                                        for n, x in es.steps.items()},
-                               median_steps={n: float(np.median(np.minimum(x, cfg.budget + 1)))
-                                             for n, x in es.steps.items()})
+    for _, f, s, radius, lr, batch, grid in _speed_settings(cfg):
+        runs = escape_steps_grid(f, s, lr, [rho for _, rho in grid], cfg.budget, seeds, rules,
+                                 escape_radius=radius, batch_size=batch)
+        for (label, rho), es in zip(grid, runs):
+            tests = {}
+            for pair in HEADLINE + VERSUS_SGD:
+                t = paired_test(es.steps[pair[0]], es.steps[pair[1]], cfg.budget)
+                t.update(setting=label, a=pair[0], b=pair[1])
+                tests[f"{pair[0]} vs {pair[1]}"] = t
+                (headline if pair in HEADLINE else vs_sgd).append(t)
+            settings[label] = dict(
+                lr=lr, rho=rho, batch_size=batch, tests=tests,
+                escaped={n: float(np.isfinite(x).mean()) for n, x in es.steps.items()},
+                median_steps={n: float(np.median(np.minimum(x, cfg.budget + 1)))
+                              for n, x in es.steps.items()},
+                steps={n: np.minimum(x, cfg.budget + 1).tolist() for n, x in es.steps.items()})
     _decide(headline)
     _decide(vs_sgd)
     return dict(settings=settings, starts=cfg.starts, budget=cfg.budget, alpha=ALPHA)
@@ -324,6 +336,9 @@ def check_c11b(quick: bool = True, rules: Rules | None = None) -> Result:
     faster in some setting and slower in none, inconclusive otherwise.
     """
     ev = escape_speed(quick, rules)
+    # the per-start steps are the figure's data; the evidence keeps the tests and medians
+    ev = dict(ev, settings={k: {n: x for n, x in st_.items() if n != "steps"}
+                            for k, st_ in ev["settings"].items()})
     rows, faster, slower = [], [], []
     for label, st_ in ev["settings"].items():
         for pair in ("ssam vs usam", "nssam vs sam"):
@@ -400,8 +415,11 @@ class NoiseEscapeConfig:
                    sigma=(0.0, 0.03, 0.1, 0.3, 1.0))
 
 
+@shared
 def noise_escape(quick: bool = True, rules: Rules | None = None, config=None) -> dict:
-    """C11c's measurements: escape steps of all rules per (ρ, σ) cell on quartic walls."""
+    """C11c's measurements: escape steps of all rules per (ρ, σ) cell on quartic walls (one
+    sweep per rule and σ over the ρ grid; computed once per ``reproduce`` run and shared with
+    notebook 05's figure)."""
     cfg = config or (NoiseEscapeConfig.quick() if quick else NoiseEscapeConfig.full())
     seeds = start_seeds(1102, cfg.starts)
     b = 1.0
@@ -409,10 +427,10 @@ def noise_escape(quick: bool = True, rules: Rules | None = None, config=None) ->
     for sigma in cfg.sigma:
         f = (QuarticSaddle(a=[1.0], b=b, c=1.0) if sigma == 0 else
              QuarticSaddle(a=[1.0], b=b, c=1.0, n=256, sigma=sigma, seed=12))
-        for rb in cfg.rho_b:
-            es = escape_steps(f, f.saddle, 0.1 / b, rb / b, cfg.budget, seeds, rules,
-                              escape_radius=f.basin,
-                              batch_size=None if sigma == 0 else cfg.batch_size)
+        runs = escape_steps_grid(f, f.saddle, 0.1 / b, [rb / b for rb in cfg.rho_b],
+                                 cfg.budget, seeds, rules, escape_radius=f.basin,
+                                 batch_size=None if sigma == 0 else cfg.batch_size)
+        for rb, es in zip(cfg.rho_b, runs):
             cell = dict(rho_b=rb, sigma=sigma,
                         escaped={n: float(np.isfinite(x).mean()) for n, x in es.steps.items()},
                         steps={n: np.minimum(x, cfg.budget + 1).tolist()

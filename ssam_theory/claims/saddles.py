@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import theory as th
+from .._shared import shared
 from ..landscapes import NoisyQuadratic, Quadratic
 from ..trajectory import minibatch_indices, run
 from ._base import Result, Row, Rules, fmt, make, verdict
@@ -97,7 +98,7 @@ def check_c09(quick: bool = True, rules: Rules | None = None) -> Result:
 def _attract_row(rules, f, w0, lr, rho, m, mx, axis, side, expect, a, b):
     slow = max(abs(m), mx) if expect == "attract" else abs(m)
     steps = int(np.ceil(np.log(1e7) / abs(np.log(slow)))) + 20
-    tr = run(make(rules, "usam", lr=lr, rho=rho), f, w0, steps)
+    tr = run(make(rules, "usam", lr=lr, rho=rho), f, w0, steps, record_loss=False)
     gy = abs(tr.final[1]) / abs(w0[1])
     attracted = bool(not tr.diverged and gy <= 1e-6)
     escaped = bool(tr.diverged or gy >= 1e6)
@@ -150,7 +151,7 @@ def check_c10(quick: bool = True, rules: Rules | None = None) -> Result:
         phi = rng.uniform(0, 2 * np.pi, n)
         W0 = np.stack([rho * b / a * r * np.cos(phi), rho * r * np.sin(phi)], axis=1)
         tr = run(make(rules, "sam", lr=np.full(n, lr), rho=np.full(n, rho)), f, W0, steps,
-                 record_iterates=True)
+                 record_iterates=True, record_loss=False)
         ymax = np.abs(tr.iterates[:, :, 1]).max(axis=0)
         trapped = (~tr.diverged) & (ymax <= rho * (1 + 1e-12))
         escaped = tr.diverged | (ymax > 10 * rho)
@@ -212,26 +213,37 @@ def check_c10(quick: bool = True, rules: Rules | None = None) -> Result:
 
 # ------------------------------------------------------------------------------- C12
 
-def _msd_setup(quick, rules, R_quick, R_full):
+def _msd_setup(quick):
+    """The setting of C12 and C12b (the same runs serve both)."""
     lam, rho, batch = 1.0, 0.1, 4
     sigma2 = 2 * lam  # per-example variance along v_neg: s = 2|λ|/B per step
     noise = sigma2 / batch
-    R, k = (R_quick, 200) if quick else (R_full, 400)
+    R, k = (10000, 200) if quick else (40000, 400)
     t = 0.002 / lam
-    lr = t / k
-    f = NoisyQuadratic(np.diag([1.0, -lam]), n=256, sigma=np.sqrt(sigma2), seed=12)
-    idx = minibatch_indices(f.n, batch, k, seed=1200, rows=R)
-    sgd = make(rules, "sgd", lr=np.full(R, lr))
-    usam = make(rules, "usam", lr=np.full(R, lr), rho=np.full(R, rho))
     return dict(lam=lam, rho=rho, batch=batch, sigma2=sigma2, noise=noise, R=R, k=k, t=t,
-                lr=lr, f=f, idx=idx, sgd=sgd, usam=usam)
+                lr=t / k)
 
 
-def _msd_measure(p, setting, exact):
-    from ..diffusion import saddle_msd
+@shared
+def msd_gaps(quick: bool = True, rules: Rules | None = None) -> dict:
+    """C12's and C12b's measurement: MSD_SGD − MSD_USAM of y after k steps and its standard
+    error, ``{setting: (gap, se)}`` for both noise settings, from one lockstep pass
+    (:func:`ssam_theory.diffusion.saddle_msd_settings`; computed once per ``reproduce`` run
+    and shared by both checks)."""
+    from ..diffusion import saddle_msd_settings
 
-    res = saddle_msd(p["sgd"], p["usam"], p["f"], p["idx"], setting=setting)
-    gap, se = float(res.gap[-1]), float(res.gap_se[-1])
+    p = _msd_setup(quick)
+    R = p["R"]
+    f = NoisyQuadratic(np.diag([1.0, -p["lam"]]), n=256, sigma=np.sqrt(p["sigma2"]), seed=12)
+    idx = minibatch_indices(f.n, p["batch"], p["k"], seed=1200, rows=R)
+    sgd = make(rules, "sgd", lr=np.full(R, p["lr"]))
+    usam = make(rules, "usam", lr=np.full(R, p["lr"]), rho=np.full(R, p["rho"]))
+    res = saddle_msd_settings(sgd, usam, f, idx)
+    return {s: (float(r.gap[-1]), float(r.gap_se[-1])) for s, r in res.items()}
+
+
+def _msd_measure(p, gaps, setting, exact):
+    gap, se = gaps[setting]
     kim = th.kim_msd_gap(p["lr"], p["t"], p["lam"], p["rho"], p["batch"])
     return dict(gap_measured=gap, gap_se=se, gap_exact=exact, z_exact=(gap - exact) / se,
                 z_kim=(gap - kim) / se, ratio_to_kim=gap / kim)
@@ -258,12 +270,12 @@ def check_c12(quick: bool = True, rules: Rules | None = None) -> Result:
     # relative standard error of the gap is ≈ 1.5/√R (≈ 1.5% quick, 0.8% full; with common
     # random numbers the per-seed std of y_sgd² − y_usam² is ≈ 1.5× the gap). The check
     # computes the net truncation exactly and requires it below one standard error.
-    p = _msd_setup(quick, rules, 10000, 40000)
+    p = _msd_setup(quick)
     lr, lam, rho, batch, noise, k, t = (p[x] for x in ("lr", "lam", "rho", "batch", "noise",
                                                        "k", "t"))
     kim = th.kim_msd_gap(lr, t, lam, rho, batch)
     exact = th.sgd_saddle_msd(lr, lam, noise, k) - th.usam_saddle_msd_kim(lr, rho, lam, noise, k)
-    b = _msd_measure(p, "kim", exact)
+    b = _msd_measure(p, msd_gaps(quick, rules), "kim", exact)
     b["truncation"] = exact - kim
     ev = dict(lam=lam, lr=lr, rho=rho, batch=batch, sigma2=p["sigma2"], noise_per_step=noise,
               seeds=p["R"], steps=k, t=t, gap_kim=kim, kim_setting=b)
@@ -301,12 +313,12 @@ def check_c12b(quick: bool = True, rules: Rules | None = None) -> Result:
     recursion's gap (theory.sgd_saddle_msd − theory.usam_saddle_msd); the ratio to Kim's
     formula is reported (≈ (2 − ρ|λ|)/(2|λ|t)).
     """
-    p = _msd_setup(quick, rules, 4000, 40000)
+    p = _msd_setup(quick)
     lr, lam, rho, batch, noise, k, t = (p[x] for x in ("lr", "lam", "rho", "batch", "noise",
                                                        "k", "t"))
     kim = th.kim_msd_gap(lr, t, lam, rho, batch)
     exact = th.sgd_saddle_msd(lr, lam, noise, k) - th.usam_saddle_msd(lr, rho, lam, noise, k)
-    a = _msd_measure(p, "same_minibatch", exact)
+    a = _msd_measure(p, msd_gaps(quick, rules), "same_minibatch", exact)
     ok = abs(a["z_exact"]) <= 4
     ev = dict(lam=lam, lr=lr, rho=rho, batch=batch, sigma2=p["sigma2"], noise_per_step=noise,
               seeds=p["R"], steps=k, t=t, gap_kim=kim, same_minibatch=a)
