@@ -74,8 +74,15 @@ def minibatch_indices(n: int, batch_size: int, steps: int, seed, rows: int | Non
     return np.random.default_rng(seed).integers(0, n, size=shape)
 
 
+_UNCHECKED_BYTES = 64 << 20
+
+
 def _plan_memory(what: str, nbytes: int, hint: str) -> None:
-    """Refuse, before allocating, what would not fit in the available memory."""
+    """Refuse, before allocating, what would not fit in the available memory (requests
+    under 64 MiB are not checked: no machine that runs the package lacks that much, and
+    reading the available memory costs more than a small request)."""
+    if nbytes < _UNCHECKED_BYTES:
+        return
     from .sweep.plan import MEMORY_SHARE, ResourceError, available_memory, human
 
     avail = available_memory()

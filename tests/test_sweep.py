@@ -71,6 +71,17 @@ def test_rows_equal_run_other_landscapes():
     res = st.sweep(beale, "usam", lr=[0.001, 0.01, 0.5], rho=[0.01, 0.1], steps=150, seeds=2,
                    w0=lambda rng: np.array([1.0, 1.5]) + 0.1 * rng.standard_normal(2))
     _check_rows_equal_run(res, beale, "usam", 150)
+    from ssam_theory.escape import QuarticSaddle  # coordinate-major in sweeps, noisy or not
+
+    quartic = QuarticSaddle(a=[1.0], b=1.0, c=1.0)
+    res = st.sweep(quartic, "ssam", lr=[0.1, 1.5], rho=[0.5, 3.0], steps=150, seeds=2,
+                   w0=lambda rng: 0.05 * rng.standard_normal(2), saddle=quartic.saddle,
+                   escape_radius=quartic.basin)
+    _check_rows_equal_run(res, quartic, "ssam", 150)
+    noisy = QuarticSaddle(a=[1.0], b=1.0, c=1.0, n=64, sigma=0.3, seed=1)
+    res = st.sweep(noisy, "usam", lr=[0.1, 0.8], rho=[0.5, 3.0], steps=120, seeds=2,
+                   batch_size=4, w0=lambda rng: 0.05 * rng.standard_normal(2))
+    _check_rows_equal_run(res, noisy, "usam", 120, batch_size=4)
 
 
 @pytest.mark.parametrize("d", [2, 3])
