@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate as v
+from ._shared import shared
 from .data import DATASETS, Dataset, load
 from .landscapes import LeastSquares, Logistic
 from .rules import RULES, build, rule_factories
@@ -149,7 +150,8 @@ def coupled_indices(ds: Dataset, pairs, seeds, steps, batch_size):
     return base, primed, where
 
 
-def coupled_run(ds, rule, factory, lrs, rhos, seeds, pairs, steps, batch_size, record):
+def coupled_run(ds, rule, factory, lrs, rhos, seeds, pairs, steps, batch_size, record,
+                record_loss=True):
     r"""One batched run of ``rule`` on :math:`S` and every :math:`S'` with shared indices.
 
     Rows are ordered (configuration c of ``lrs``/``rhos``, seed, replaced pair, {S, S′});
@@ -169,35 +171,54 @@ def coupled_run(ds, rule, factory, lrs, rhos, seeds, pairs, steps, batch_size, r
     lr_rows = np.repeat(np.asarray(lrs, dtype=np.float64), S * K * 2)
     rho_rows = np.repeat(np.asarray(rhos, dtype=np.float64), S * K * 2)
     opt = build(factory, lr_rows, rho_rows, label=f"rules[{rule!r}]")
-    tr = run(opt, land, np.zeros(ds.d), steps, indices=idx, record_iterates=record)
+    tr = run(opt, land, np.zeros(ds.d), steps, indices=idx, record_iterates=record,
+             record_loss=record_loss)
     shape = (C, S, K, 2)
     return tr, shape, base
 
 
 def _pair_distance(a, b, div_a, div_b):
+    r""":math:`\|a - b\|` over the last axis, ``inf`` where ``div_a | div_b``. Computed in
+    blocks along the first axis (time): the same sum per element as one call, without a
+    temporary the size of all iterates."""
+    out = np.empty(np.broadcast_shapes(a.shape, b.shape)[:-1])
+    block = max(1, 2**17 // max(1, int(np.prod(out.shape[1:])) * a.shape[-1]))
     with np.errstate(over="ignore", invalid="ignore"):
-        dist = np.sqrt(np.einsum("...i,...i->...", a - b, a - b))
-    return np.where(div_a | div_b, np.inf, dist)
+        for i in range(0, out.shape[0], block):
+            diff = a[i:i + block] - b[i:i + block]
+            out[i:i + block] = np.sqrt(np.einsum("...i,...i->...", diff, diff))
+    return np.where(div_a | div_b, np.inf, out)
 
 
 def _ls_lipschitz(ds: Dataset, pairs, iterates):
     r"""Least squares :math:`L` per pair: :math:`\max |x_z^\top w - y_z|\,\|x_z\|` over time,
-    both rows of the pair, and :math:`z \in S \cup S'`. ``iterates``: ``(T+1, C, S, K, 2, d)``."""
-    T1 = iterates.shape[0]
+    both rows of the pair, and :math:`z \in S \cup S'`. ``iterates``: ``(T+1, C, S, K, 2, d)``.
+
+    The training rows are one matrix product per chunk of iterates: row :math:`z` of
+    :math:`\|x_z\|\,[x_z, y_z]` against :math:`[w, -1]` is :math:`(x_z^\top w - y_z)\|x_z\|`,
+    and :math:`\max_z |a_z| = \max(\max_z a_z, -\min_z a_z)`. The product's summation order
+    (BLAS) differs from a term-by-term sum by rounding only (a few ulps of :math:`L`)."""
+    T1, d = iterates.shape[0], iterates.shape[-1]
     Xn = np.sqrt(np.einsum("ij,ij->i", ds.X, ds.X))
+    XaT = np.ascontiguousarray((np.hstack([ds.X, ds.y[:, None]]) * Xn[:, None]).T)  # (d+1, n)
     pool_rows = [k for _, k in pairs]
     Xp, yp = ds.X_pool[pool_rows], ds.y_pool[pool_rows]
     Xpn = np.sqrt(np.einsum("ij,ij->i", Xp, Xp))
     best = np.zeros(iterates.shape[1:-2])  # (C, S, K)
-    chunk = max(1, 2_000_000 // max(1, ds.n * int(np.prod(iterates.shape[1:-1]))))
+    rows = int(np.prod(iterates.shape[1:-1]))
+    chunk = max(1, 16384 // rows)  # iterates per product: ~16k rows (a few MB per buffer)
+    Wa = np.full((chunk * rows, d + 1), -1.0)
+    prod = np.empty((chunk * rows, ds.n))
     for t0 in range(0, T1, chunk):
         W = iterates[t0:t0 + chunk]
-        r = np.abs(np.einsum("tcskpd,nd->tcskpn", W, ds.X) - ds.y) * Xn
-        m_train = r.max(axis=(0, 4, 5))
-        # pool row of pair j against both rows of pair j
-        rp = np.abs(np.einsum("tcskpd,kd->tcskp", W, Xp) - yp[:, None]) * Xpn[:, None]
-        m_pool = rp.max(axis=(0, 4))
-        best = np.maximum(best, np.maximum(m_train, m_pool))
+        m = W.shape[0] * rows
+        Wa[:m, :d] = W.reshape(m, d)
+        with np.errstate(over="ignore", invalid="ignore"):
+            a = np.matmul(Wa[:m], XaT, out=prod[:m])  # (x_z·w − y_z)‖x_z‖
+            r = np.maximum(a.max(axis=1), -a.min(axis=1)).reshape(W.shape[:-1])
+            # pool row of pair j against both rows of pair j
+            rp = np.abs(np.einsum("tcskpd,kd->tcskp", W, Xp) - yp[:, None]) * Xpn[:, None]
+        best = np.maximum(best, np.maximum(r.max(axis=(0, 4)), rp.max(axis=(0, 4))))
     return best
 
 
@@ -328,7 +349,8 @@ def coupled_stability(dataset: Dataset, rules=RULES, lrs=(0.01,), rho: float = 0
     count = None
     for r, rule in enumerate(rules):
         tr, shape, base = coupled_run(dataset, rule, factories[rule], lrs, np.full(E, rho),
-                                       seeds, pairs, steps, batch_size, record=True)
+                                       seeds, pairs, steps, batch_size, record=True,
+                                       record_loss=False)
         its = tr.iterates.reshape(steps + 1, *shape, dataset.d)
         at = tr.diverged_at.reshape(shape)
         t = np.arange(steps + 1)[:, None, None, None, None]
@@ -353,10 +375,14 @@ def coupled_stability(dataset: Dataset, rules=RULES, lrs=(0.01,), rho: float = 0
                            hardt_max_lr=float(gd_max_lr(dataset.beta_example)))
 
 
+@shared
 def stability_experiment(config: StabilityConfig | None = None,
                          rules=None) -> dict[str, StabilityResult]:
     """:func:`coupled_stability` on every data set of ``config`` (default: full preset);
-    ``rules`` (``{name: factory}``) replaces the package's rules of those names."""
+    ``rules`` (``{name: factory}``) replaces the package's rules of those names.
+
+    Computed once per ``ssam-theory reproduce`` run for given arguments and shared by claim
+    C13 and notebook 04 (:func:`ssam_theory._shared.shared`)."""
     config = StabilityConfig.full() if config is None else config
     out = {}
     for name in config.datasets:
@@ -462,7 +488,7 @@ def lr_regime(dataset: Dataset, rules=RULES, lrs=(0.01,), rhos=(0.05,), steps: i
         lr_c = np.tile(lrs, P_r)
         rho_c = np.repeat(rhos[:P_r] if rule != "sgd" else np.zeros(1), E)
         tr, cshape, _ = coupled_run(dataset, rule, factories[rule], lr_c, rho_c, seeds, [pair],
-                                     steps, batch_size, record=False)
+                                     steps, batch_size, record=False, record_loss=False)
         fin = tr.final.reshape(*cshape, dataset.d)[:, :, 0]  # (P_r·E, S, 2, d)
         div = tr.diverged.reshape(cshape)[:, :, 0].any(axis=-1)  # (P_r·E, S)
         w = fin[:, :, 0]

@@ -37,7 +37,7 @@ import numpy as np
 
 from . import _validate as v
 from .data import DATASETS, TIGHT, Dataset, load
-from .linear import _augmented, _factories, _positive_grid, coupled_indices
+from .linear import _augmented, _factories, _pair_distance, _positive_grid, coupled_indices
 from .rules import RULES, build
 from .theory import gd_max_lr, minibatch_smoothness, usam_max_lr, usam_stability_bound
 
@@ -373,10 +373,8 @@ def regime_runs(dataset: Dataset, rules=RULES, lr_factors=(0.5,), rho_beta: floa
                                 idx, T)
         its, at = its.reshape(T + 1, E, S, 2, d), at.reshape(E, S, 2)
         gone = (at >= 0)[None] & (np.arange(T + 1)[:, None, None, None] > at[None])
-        with np.errstate(over="ignore", invalid="ignore"):
-            diff = its[..., 0, :] - its[..., 1, :]
-            dist = np.sqrt(np.einsum("tesd,tesd->tes", diff, diff))
-        delta[r] = np.moveaxis(np.where(gone.any(-1), np.inf, dist), 0, -1)
+        delta[r] = np.moveaxis(_pair_distance(its[..., 0, :], its[..., 1, :], gone[..., 0],
+                                              gone[..., 1]), 0, -1)
         w_T = its[-1, :, :, 0].reshape(E * S, d)
         overflow[r] = (at >= 0).any(-1)
         tl = train.loss(w_T).reshape(E, S)
@@ -414,13 +412,16 @@ def _lean_coupled(land, opt, idx, steps):
     its[0] = W
     at = np.full(rows, -1)
     state = opt.init(W)
+    frozen = False
     for t in range(steps):
         with np.errstate(all="ignore"):
             new, state = opt.step(W, state, lambda x, i=idx[t]: land.grad(x, i))
             bad = ~(np.sqrt(np.einsum("bi,bi->b", new, new)) <= DIVERGENCE_NORM)
-        at[bad & (at < 0)] = t
-        W = np.where((at >= 0)[:, None], W, new)
-        its[t + 1] = W
+        if frozen or bad.any():
+            at[bad & (at < 0)] = t
+            frozen = True
+            new = np.where((at >= 0)[:, None], W, new)
+        W = its[t + 1] = new
     return its, at
 
 
@@ -448,8 +449,13 @@ def _curvature(land, W) -> np.ndarray:
         X = land.X
         m = land.y * (flat[ok] @ X.T)
         s = np.exp(-np.logaddexp(0.0, m) - np.logaddexp(0.0, -m))  # σ(m)σ(−m), no overflow
-        H = np.matmul(X.T[None] * s[:, None, :], X) / land.n
-        lam[ok] = np.linalg.eigvalsh(H)[:, -1]
+        top = np.empty(s.shape[0])
+        # 64 Hessians at a time: the same products per matrix as one stacked call (same
+        # bits), without a (rows, d, n) temporary of hundreds of MB
+        for i in range(0, s.shape[0], 64):
+            H = np.matmul(X.T[None] * s[i:i + 64, None, :], X) / land.n
+            top[i:i + 64] = np.linalg.eigvalsh(H)[:, -1]
+        lam[ok] = top
     return lam.reshape(W.shape[:-1])
 
 
