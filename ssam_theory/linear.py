@@ -190,11 +190,20 @@ def _pair_distance(a, b, div_a, div_b):
     return np.where(div_a | div_b, np.inf, out)
 
 
+def _one_blas_thread():
+    """Context: BLAS on one thread. The products and factorizations of these experiments are
+    small, and a second BLAS thread costs more CPU (waking, spinning) than it saves; each
+    output element is still computed by one thread in the same order (same values, tested)."""
+    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+
+    return threadpool_limits(1, user_api="blas")
+
+
 def _ls_lipschitz(ds: Dataset, pairs, iterates):
     r"""Least squares :math:`L` per pair: :math:`\max |x_z^\top w - y_z|\,\|x_z\|` over time,
     both rows of the pair, and :math:`z \in S \cup S'`. ``iterates``: ``(T+1, C, S, K, 2, d)``.
 
-    The training rows are one matrix product per chunk of iterates: row :math:`z` of
+    The training rows are one matrix product per block of iterates: row :math:`z` of
     :math:`\|x_z\|\,[x_z, y_z]` against :math:`[w, -1]` is :math:`(x_z^\top w - y_z)\|x_z\|`,
     and :math:`\max_z |a_z| = \max(\max_z a_z, -\min_z a_z)`. The product's summation order
     (BLAS) differs from a term-by-term sum by rounding only (a few ulps of :math:`L`)."""
@@ -206,19 +215,19 @@ def _ls_lipschitz(ds: Dataset, pairs, iterates):
     Xpn = np.sqrt(np.einsum("ij,ij->i", Xp, Xp))
     best = np.zeros(iterates.shape[1:-2])  # (C, S, K)
     rows = int(np.prod(iterates.shape[1:-1]))
-    chunk = max(1, 16384 // rows)  # iterates per product: ~16k rows (a few MB per buffer)
-    Wa = np.full((chunk * rows, d + 1), -1.0)
-    prod = np.empty((chunk * rows, ds.n))
-    for t0 in range(0, T1, chunk):
-        W = iterates[t0:t0 + chunk]
-        m = W.shape[0] * rows
-        Wa[:m, :d] = W.reshape(m, d)
-        with np.errstate(over="ignore", invalid="ignore"):
+    block = max(1, 2048 // rows)  # iterates per product: ~2k rows, the product stays in cache
+    Wa = np.full((block * rows, d + 1), -1.0)
+    prod = np.empty((block * rows, ds.n))
+    with _one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
+        for t0 in range(0, T1, block):
+            W = iterates[t0:t0 + block]
+            m = W.shape[0] * rows
+            Wa[:m, :d] = W.reshape(m, d)
             a = np.matmul(Wa[:m], XaT, out=prod[:m])  # (x_z·w − y_z)‖x_z‖
             r = np.maximum(a.max(axis=1), -a.min(axis=1)).reshape(W.shape[:-1])
             # pool row of pair j against both rows of pair j
             rp = np.abs(np.einsum("tcskpd,kd->tcskp", W, Xp) - yp[:, None]) * Xpn[:, None]
-        best = np.maximum(best, np.maximum(r.max(axis=(0, 4)), rp.max(axis=(0, 4))))
+            best = np.maximum(best, np.maximum(r.max(axis=(0, 4)), rp.max(axis=(0, 4))))
     return best
 
 

@@ -36,8 +36,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate as v
+from ._shared import shared
 from .data import DATASETS, TIGHT, Dataset, load
-from .linear import _augmented, _factories, _pair_distance, _positive_grid, coupled_indices
+from .linear import (
+    _augmented,
+    _factories,
+    _one_blas_thread,
+    _pair_distance,
+    _positive_grid,
+    coupled_indices,
+)
 from .rules import RULES, build
 from .theory import gd_max_lr, minibatch_smoothness, usam_max_lr, usam_stability_bound
 
@@ -105,8 +113,10 @@ def min_train_loss(dataset: Dataset) -> float:
                  bounds=[(None, None)] * dataset.d, method="highs")
     if lp.status == 0:
         return 0.0
-    res = minimize(lambda w: float(land.loss(w)), np.zeros(dataset.d), jac=land.grad,
-                   method="L-BFGS-B", options={"maxiter": 10_000, "gtol": 1e-12, "ftol": 1e-15})
+    with _one_blas_thread():  # L-BFGS-B's small BLAS calls: ~100x the CPU on two threads
+        res = minimize(lambda w: float(land.loss(w)), np.zeros(dataset.d), jac=land.grad,
+                       method="L-BFGS-B",
+                       options={"maxiter": 10_000, "gtol": 1e-12, "ftol": 1e-15})
     return float(res.fun)
 
 
@@ -452,16 +462,21 @@ def _curvature(land, W) -> np.ndarray:
         top = np.empty(s.shape[0])
         # 64 Hessians at a time: the same products per matrix as one stacked call (same
         # bits), without a (rows, d, n) temporary of hundreds of MB
-        for i in range(0, s.shape[0], 64):
-            H = np.matmul(X.T[None] * s[i:i + 64, None, :], X) / land.n
-            top[i:i + 64] = np.linalg.eigvalsh(H)[:, -1]
+        with _one_blas_thread():
+            for i in range(0, s.shape[0], 64):
+                H = np.matmul(X.T[None] * s[i:i + 64, None, :], X) / land.n
+                top[i:i + 64] = np.linalg.eigvalsh(H)[:, -1]
         lam[ok] = top
     return lam.reshape(W.shape[:-1])
 
 
+@shared
 def regime_experiment(config: RegimeConfig | None = None, rules=None) -> dict[str, RegimeRuns]:
     """:func:`regime_runs` on every data set of ``config`` (default: the full preset);
-    ``rules`` (``{name: factory}``) replaces the package's rules of those names."""
+    ``rules`` (``{name: factory}``) replaces the package's rules of those names.
+
+    Computed once per ``ssam-theory reproduce`` run for given arguments and shared by claims
+    C14a, C14b and notebook 06 (:func:`ssam_theory._shared.shared`)."""
     config = RegimeConfig.full() if config is None else config
     out = {}
     for name in config.datasets:
