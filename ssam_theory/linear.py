@@ -151,29 +151,35 @@ def coupled_indices(ds: Dataset, pairs, seeds, steps, batch_size):
 
 
 def coupled_run(ds, rule, factory, lrs, rhos, seeds, pairs, steps, batch_size, record,
-                record_loss=True):
+                record_loss=True, compact=False):
     r"""One batched run of ``rule`` on :math:`S` and every :math:`S'` with shared indices.
 
     Rows are ordered (configuration c of ``lrs``/``rhos``, seed, replaced pair, {S, S′});
-    ``factory`` builds the rule (:data:`ssam_theory.RuleFactory`).
+    ``factory`` builds the rule (:data:`ssam_theory.RuleFactory`). With ``compact`` they are
+    (c, seed, {S, S′_1, …, S′_K}) instead: the run on :math:`S`, the same for every pair of
+    a seed, is made once (rows are independent, so its numbers are the same either way).
 
     Returns:
-        ``(trajectory, (C, S, K, 2), base_indices)``: the :func:`ssam_theory.run` result of
-        the whole batch, its row shape and the index sequences of :math:`S`.
+        ``(trajectory, shape, base_indices)``: the :func:`ssam_theory.run` result of the
+        whole batch, its row shape ``(C, S, K, 2)`` (``compact``: ``(C, S, 1 + K)``) and the
+        index sequences of :math:`S`.
     """
     land, _ = _augmented(ds, pairs)
     base, primed, _ = coupled_indices(ds, pairs, seeds, steps, batch_size)
-    C, S, K = len(lrs), len(seeds), len(pairs)
-    # (S, K, 2, steps, b) → rows (C, S, K, 2)
-    idx = np.stack([np.broadcast_to(base[:, None], primed.shape), primed], axis=2)
-    idx = np.broadcast_to(idx[None], (C, *idx.shape)).reshape(C * S * K * 2, steps, batch_size)
+    C = len(lrs)
+    if compact:  # (S, 1 + K, steps, b) → rows (C, S, 1 + K)
+        idx = np.concatenate([base[:, None], primed], axis=1)
+    else:  # (S, K, 2, steps, b) → rows (C, S, K, 2)
+        idx = np.stack([np.broadcast_to(base[:, None], primed.shape), primed], axis=2)
+    shape = (C, *idx.shape[:-2])
+    per_c = int(np.prod(shape[1:]))
+    idx = np.broadcast_to(idx[None], (C, *idx.shape)).reshape(C * per_c, steps, batch_size)
     idx = np.ascontiguousarray(idx.transpose(1, 0, 2))
-    lr_rows = np.repeat(np.asarray(lrs, dtype=np.float64), S * K * 2)
-    rho_rows = np.repeat(np.asarray(rhos, dtype=np.float64), S * K * 2)
+    lr_rows = np.repeat(np.asarray(lrs, dtype=np.float64), per_c)
+    rho_rows = np.repeat(np.asarray(rhos, dtype=np.float64), per_c)
     opt = build(factory, lr_rows, rho_rows, label=f"rules[{rule!r}]")
     tr = run(opt, land, np.zeros(ds.d), steps, indices=idx, record_iterates=record,
              record_loss=record_loss)
-    shape = (C, S, K, 2)
     return tr, shape, base
 
 
@@ -201,7 +207,8 @@ def _one_blas_thread():
 
 def _ls_lipschitz(ds: Dataset, pairs, iterates):
     r"""Least squares :math:`L` per pair: :math:`\max |x_z^\top w - y_z|\,\|x_z\|` over time,
-    both rows of the pair, and :math:`z \in S \cup S'`. ``iterates``: ``(T+1, C, S, K, 2, d)``.
+    both rows of the pair, and :math:`z \in S \cup S'`. ``iterates``: ``(T+1, C, S, 1+K, d)``
+    (:func:`coupled_run` with ``compact``: the run on :math:`S`, then one per pair).
 
     The training rows are one matrix product per block of iterates: row :math:`z` of
     :math:`\|x_z\|\,[x_z, y_z]` against :math:`[w, -1]` is :math:`(x_z^\top w - y_z)\|x_z\|`,
@@ -213,8 +220,9 @@ def _ls_lipschitz(ds: Dataset, pairs, iterates):
     pool_rows = [k for _, k in pairs]
     Xp, yp = ds.X_pool[pool_rows], ds.y_pool[pool_rows]
     Xpn = np.sqrt(np.einsum("ij,ij->i", Xp, Xp))
-    best = np.zeros(iterates.shape[1:-2])  # (C, S, K)
-    rows = int(np.prod(iterates.shape[1:-1]))
+    train = np.zeros(iterates.shape[1:-1])  # (C, S, 1+K): the training rows, per run
+    pool = np.zeros((*iterates.shape[1:-2], len(pairs)))  # (C, S, K): pair k's pool row
+    rows = train.size
     block = max(1, 2048 // rows)  # iterates per product: ~2k rows, the product stays in cache
     Wa = np.full((block * rows, d + 1), -1.0)
     prod = np.empty((block * rows, ds.n))
@@ -225,10 +233,13 @@ def _ls_lipschitz(ds: Dataset, pairs, iterates):
             Wa[:m, :d] = W.reshape(m, d)
             a = np.matmul(Wa[:m], XaT, out=prod[:m])  # (x_z·w − y_z)‖x_z‖
             r = np.maximum(a.max(axis=1), -a.min(axis=1)).reshape(W.shape[:-1])
-            # pool row of pair j against both rows of pair j
-            rp = np.abs(np.einsum("tcskpd,kd->tcskp", W, Xp) - yp[:, None]) * Xpn[:, None]
-            best = np.maximum(best, np.maximum(r.max(axis=(0, 4)), rp.max(axis=(0, 4))))
-    return best
+            train = np.maximum(train, r.max(axis=0))
+            # pool row of pair k against the run on S and the run on S′_k
+            on_s = np.einsum("tcsd,kd->tcsk", W[..., 0, :], Xp)
+            on_sk = np.einsum("tcskd,kd->tcsk", W[..., 1:, :], Xp)
+            for p in (on_s, on_sk):
+                pool = np.maximum(pool, (np.abs(p - yp) * Xpn).max(axis=0))
+    return np.maximum(np.maximum(train[..., :1], train[..., 1:]), pool)
 
 
 @dataclass(frozen=True)
@@ -277,6 +288,14 @@ class StabilityResult:
         d, b = self.delta[..., -1], self.bound[..., -1]
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(b > 0, d / b, np.where(d == 0, np.nan, np.inf))
+
+    def max_finite_ratio(self) -> np.ndarray:
+        r"""``(R, E)``: the largest finite :meth:`ratio` over seeds and replaced indices (NaN
+        where none is finite: every pair diverged or never met :math:`i^*`)."""
+        r = self.ratio()
+        r = r.reshape(*r.shape[:2], -1)
+        fin = np.isfinite(r)
+        return np.where(fin.any(axis=-1), np.max(np.where(fin, r, -np.inf), axis=-1), np.nan)
 
     def expected_bound(self) -> np.ndarray:
         r"""``(R, E)``: :math:`2\eta \bar L\, T/n`, the bound's expectation over the index
@@ -357,17 +376,18 @@ def coupled_stability(dataset: Dataset, rules=RULES, lrs=(0.01,), rho: float = 0
     diverged = np.empty((R, E, S, K), dtype=bool)
     count = None
     for r, rule in enumerate(rules):
+        # rows (E, S, {S, S′_1, …, S′_K}): the run on S once per seed
         tr, shape, base = coupled_run(dataset, rule, factories[rule], lrs, np.full(E, rho),
                                        seeds, pairs, steps, batch_size, record=True,
-                                       record_loss=False)
+                                       record_loss=False, compact=True)
         its = tr.iterates.reshape(steps + 1, *shape, dataset.d)
         at = tr.diverged_at.reshape(shape)
-        t = np.arange(steps + 1)[:, None, None, None, None]
+        t = np.arange(steps + 1)[:, None, None, None]
         # row diverged at step τ: its result w_{τ+1} was discarded (δ = ∞ from t = τ + 1)
         gone = (at >= 0) & (t > at)
-        delta[r] = np.moveaxis(_pair_distance(its[..., 0, :], its[..., 1, :],
-                                              gone[..., 0], gone[..., 1]), 0, -1)
-        diverged[r] = (at >= 0).any(axis=-1)
+        delta[r] = np.moveaxis(_pair_distance(its[..., :1, :], its[..., 1:, :],
+                                              gone[..., :1], gone[..., 1:]), 0, -1)
+        diverged[r] = (at[..., :1] >= 0) | (at[..., 1:] >= 0)
         if dataset.task == "logistic":
             L[r] = dataset.lipschitz
         else:

@@ -124,6 +124,15 @@ def test_c18_usam_identity_fails_with_a_wrong_perturbation():
     assert gap["usam"].max() > 1e-6 and gap["ssam"].max() < 1e-12
 
 
+def test_single_example_gap_compare_runs_only_the_named_rules():
+    ds = D.load("diabetes")
+    every = single_example_gap(ds, steps=30)
+    only = single_example_gap(ds, steps=30, compare=("ssam",))
+    assert set(every) == {"ssam", "nssam", "usam", "moved"} and set(only) == {"ssam", "moved"}
+    np.testing.assert_array_equal(only["ssam"], every["ssam"])
+    assert only["moved"] == every["moved"]
+
+
 # ----------------------------------------------------------------------------------- C14a
 
 SMALL = replace(regime.RegimeConfig.quick(), datasets=("diabetes", D.TIGHT))
@@ -200,5 +209,7 @@ def test_other_bad_input(tight):
         single_example_gap("diabetes")
     with pytest.raises(ValueError, match="lr_factor"):
         single_example_gap(tight, lr_factor=0.0)
+    with pytest.raises(ValueError, match="compare"):
+        single_example_gap(tight, compare=("sam",))
     with pytest.raises(ValueError, match="rho_beta"):
         regime.departure_factor(-1.0)
