@@ -37,15 +37,16 @@ import numpy as np
 
 from . import _validate as v
 from ._shared import shared
-from .data import DATASETS, TIGHT, Dataset, load
-from .linear import (
+from .coupling import (
     _augmented,
     _factories,
+    _lean_coupled,
     _one_blas_thread,
     _pair_distance,
     _positive_grid,
     coupled_indices,
 )
+from .data import DATASETS, TIGHT, Dataset, load
 from .rules import RULES, build
 from .theory import gd_max_lr, minibatch_smoothness, usam_max_lr, usam_stability_bound
 
@@ -406,33 +407,6 @@ def regime_runs(dataset: Dataset, rules=RULES, lr_factors=(0.5,), rho_beta: floa
         growth=growth,
         curvature=out["curv"], train_loss=out["train"], test_loss=out["test"],
         min_train_loss=min_train_loss(dataset), initial_loss=f0)
-
-
-def _lean_coupled(land, opt, idx, steps):
-    """Iterates ``(T+1, rows, d)`` from 0 and the step whose result overflowed (-1 if none).
-
-    The same :meth:`~ssam_theory.Optimizer.step` calls as :func:`ssam_theory.run` (rows are
-    independent, so a row's numbers do not depend on the others), without recording the full
-    loss at every step. A row whose norm exceeds ``DIVERGENCE_NORM`` is frozen."""
-    from .trajectory import DIVERGENCE_NORM
-
-    rows = idx.shape[1]
-    W = np.zeros((rows, land.dim))
-    its = np.empty((steps + 1, rows, land.dim))
-    its[0] = W
-    at = np.full(rows, -1)
-    state = opt.init(W)
-    frozen = False
-    for t in range(steps):
-        with np.errstate(all="ignore"):
-            new, state = opt.step(W, state, lambda x, i=idx[t]: land.grad(x, i))
-            bad = ~(np.sqrt(np.einsum("bi,bi->b", new, new)) <= DIVERGENCE_NORM)
-        if frozen or bad.any():
-            at[bad & (at < 0)] = t
-            frozen = True
-            new = np.where((at >= 0)[:, None], W, new)
-        W = its[t + 1] = new
-    return its, at
 
 
 def _growth(delta, count) -> np.ndarray:

@@ -11,9 +11,8 @@ import numpy as np
 
 from . import _validate as v
 from ._shared import shared
+from .coupling import _factories, _lean_coupled
 from .data import Dataset
-from .linear import _factories
-from .regime import _lean_coupled
 from .rules import build
 from .theory import usam_max_lr
 
