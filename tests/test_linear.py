@@ -91,6 +91,15 @@ def test_max_finite_ratio_skips_diverged_runs_without_warnings(diabetes):
     assert worst[0, 0] == np.max(ratio[np.isfinite(ratio)])
 
 
+def test_c13_experiment_key_is_the_same_for_claim_and_notebook():
+    """check_c13 passes (config, rules=None), notebook 04 (config): one shared result."""
+    from ssam_theory._shared import share_key
+
+    f = lin.stability_experiment.__wrapped__
+    assert share_key(f, (lin.StabilityConfig.full(),), {}) == share_key(
+        f, (lin.StabilityConfig.full(), None), {}) is not None
+
+
 @pytest.mark.parametrize("rule", st.RULES)
 def test_identical_data_gives_zero_distance_exactly(cancer, rule):
     """A 'replacement' equal to the replaced example: δ_t = 0 exactly, at every t."""
