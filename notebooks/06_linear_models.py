@@ -174,7 +174,8 @@ fig, axes = plt.subplots(1, 4, figsize=(17, 3.8), sharey=True)
 for ax, name in zip(axes, data.DATASETS):
     ds = data.load(name)
     gap = single_example_gap(ds, steps=STEPS18)
-    wrong = single_example_gap(ds, {"ssam": wrong_ssam}, steps=STEPS18)["ssam"]
+    wrong = single_example_gap(ds, {"ssam": wrong_ssam}, steps=STEPS18,
+                               compare=("ssam",))["ssam"]
     t = np.arange(STEPS18 + 1)
     for rule in ("ssam", "nssam", "usam"):
         if rule in gap:

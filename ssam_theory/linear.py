@@ -17,12 +17,10 @@ logistic regression everything here is computable:
   :math:`\rho` (a plain sweep; the learning-rate regime of claims C14a/b, with the minibatch
   smoothness and the Hardt-type bound of USAM, is :mod:`ssam_theory.regime`).
 
-Coupling. Both runs of a pair share one minibatch index sequence (:func:`ssam_theory.run`
-with ``indices=``). They are trained in *one* batch: the landscape holds the training rows
-followed by the pool rows used as replacements, and the :math:`S'` row of a pair reads
-index :math:`n + k` wherever the :math:`S` row reads :math:`i^*`. Landscapes are row-local,
-so this equals separate runs on :math:`S` and :math:`S'` bit for bit (tested), and on
-identical data a pair gives :math:`\delta_t = 0` exactly.
+Coupling (:mod:`ssam_theory.coupling`). Both runs of a pair share one minibatch index
+sequence and are trained in one batch, equal bit for bit to separate runs.
+:func:`coupled_stability` runs :math:`S` once per seed and compares it with the run on every
+:math:`S'` (``compact`` rows of :func:`coupled_run`).
 
 Minibatches (with replacement, size :math:`b`). The minibatch loss is again convex and
 :math:`\beta`-smooth, and when :math:`i^*` occurs :math:`m_t` times in batch :math:`t` Hardt
@@ -48,11 +46,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate as v
+from ._shared import shared
+from .coupling import (
+    _factories,
+    _one_blas_thread,
+    _pair_distance,
+    _positive_grid,
+    _replace_pairs,
+    _seeds,
+    coupled_indices,
+    coupled_run,
+    default_replacements,
+)
 from .data import DATASETS, Dataset, load
-from .landscapes import LeastSquares, Logistic
-from .rules import RULES, build, rule_factories
+from .rules import RULES
 from .theory import gd_max_lr, hardt_bound, usam_max_lr
-from .trajectory import minibatch_indices, run
 
 __all__ = [
     "BOUND_ATOL",
@@ -63,6 +71,7 @@ __all__ = [
     "coupled_indices",
     "coupled_run",
     "coupled_stability",
+    "default_replacements",
     "lr_regime",
 ]
 
@@ -72,133 +81,41 @@ __all__ = [
 BOUND_RTOL, BOUND_ATOL = 1e-9, 1e-12
 
 
-# ----------------------------------------------------------------------------- coupling
-
-def _factories(rules, injected=None) -> dict:
-    """``{name: factory}`` for ``rules`` (names or a mapping), with ``injected`` factories
-    (a mapping, e.g. a claim's wrong rule) replacing the package's own by name."""
-    table = rule_factories(rules)
-    if injected:
-        table = {**table, **{k: f for k, f in rule_factories(injected).items() if k in table}}
-    return table
-
-
-def _positive_grid(name, values) -> np.ndarray:
-    arr = v.as_finite_array(name, values, ndim=1)
-    if np.any(arr <= 0):
-        raise ValueError(f"{name} must be > 0, got {arr.tolist()}")
-    return arr
-
-
-def _seeds(seeds) -> tuple[int, ...]:
-    """Seeds as everywhere in the package (:func:`ssam_theory.sweep`): a count ``n >= 1``
-    means seeds ``0 … n-1``; a sequence lists the seeds themselves."""
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        return tuple(range(v.as_count("seeds", int(seeds), low=1)))
-    seeds = tuple(v.as_count("seeds", int(s) if isinstance(s, np.integer) else s)
-                  for s in seeds)
-    if not seeds:
-        raise ValueError("seeds must not be empty")
-    return seeds
-
-
-def _replace_pairs(ds: Dataset, replace) -> tuple[tuple[int, int], ...]:
-    pairs = tuple((v.as_count("replace index", int(i)), v.as_count("replace pool row", int(k)))
-                  for i, k in replace)
-    if not pairs:
-        raise ValueError("replace must name at least one (index, pool row) pair")
-    for i, k in pairs:
-        if i >= ds.n or k >= ds.X_pool.shape[0]:
-            raise ValueError(f"replace pair ({i}, {k}) out of range: index < {ds.n}, "
-                             f"pool row < {ds.X_pool.shape[0]}")
-    return pairs
-
-
-def default_replacements(ds: Dataset, count: int, seed: int = 0) -> tuple[tuple[int, int], ...]:
-    """``count`` distinct replaced indices :math:`i^*` (seeded) with pool rows 0, 1, ..."""
-    count = v.as_count("count", count, low=1)
-    if count > min(ds.n, ds.X_pool.shape[0]):
-        raise ValueError(f"count must be <= min(n, n_pool) = "
-                         f"{min(ds.n, ds.X_pool.shape[0])}, got {count}")
-    idx = np.random.default_rng(seed).choice(ds.n, size=count, replace=False)
-    return tuple((int(i), k) for k, i in enumerate(idx))
-
-
-def _augmented(ds: Dataset, pairs):
-    """Training rows then the pool rows used: one landscape for S and every S′."""
-    pool_rows = sorted({k for _, k in pairs})
-    where = {k: ds.n + j for j, k in enumerate(pool_rows)}
-    X = np.vstack([ds.X, ds.X_pool[pool_rows]])
-    y = np.concatenate([ds.y, ds.y_pool[pool_rows]])
-    land = LeastSquares(X, y) if ds.task == "least_squares" else Logistic(X, y)
-    return land, where
-
-
-def coupled_indices(ds: Dataset, pairs, seeds, steps, batch_size):
-    r"""Index sequences of the coupled pairs.
-
-    Returns:
-        ``(base, primed, where)``: ``base[s]`` of shape ``(steps, b)`` are the indices of
-        seed ``s`` (:func:`ssam_theory.minibatch_indices` on :math:`S`); ``primed[s, j]`` the
-        same sequence with :math:`i^*_j` mapped to the replacement's row ``where[k_j]`` of the
-        augmented landscape.
-    """
-    _, where = _augmented(ds, pairs)
-    base = np.stack([minibatch_indices(ds.n, batch_size, steps, s) for s in seeds])
-    primed = np.stack([[np.where(b == i, where[k], b) for i, k in pairs] for b in base])
-    return base, primed, where
-
-
-def coupled_run(ds, rule, factory, lrs, rhos, seeds, pairs, steps, batch_size, record):
-    r"""One batched run of ``rule`` on :math:`S` and every :math:`S'` with shared indices.
-
-    Rows are ordered (configuration c of ``lrs``/``rhos``, seed, replaced pair, {S, S′});
-    ``factory`` builds the rule (:data:`ssam_theory.RuleFactory`).
-
-    Returns:
-        ``(trajectory, (C, S, K, 2), base_indices)``: the :func:`ssam_theory.run` result of
-        the whole batch, its row shape and the index sequences of :math:`S`.
-    """
-    land, _ = _augmented(ds, pairs)
-    base, primed, _ = coupled_indices(ds, pairs, seeds, steps, batch_size)
-    C, S, K = len(lrs), len(seeds), len(pairs)
-    # (S, K, 2, steps, b) → rows (C, S, K, 2)
-    idx = np.stack([np.broadcast_to(base[:, None], primed.shape), primed], axis=2)
-    idx = np.broadcast_to(idx[None], (C, *idx.shape)).reshape(C * S * K * 2, steps, batch_size)
-    idx = np.ascontiguousarray(idx.transpose(1, 0, 2))
-    lr_rows = np.repeat(np.asarray(lrs, dtype=np.float64), S * K * 2)
-    rho_rows = np.repeat(np.asarray(rhos, dtype=np.float64), S * K * 2)
-    opt = build(factory, lr_rows, rho_rows, label=f"rules[{rule!r}]")
-    tr = run(opt, land, np.zeros(ds.d), steps, indices=idx, record_iterates=record)
-    shape = (C, S, K, 2)
-    return tr, shape, base
-
-
-def _pair_distance(a, b, div_a, div_b):
-    with np.errstate(over="ignore", invalid="ignore"):
-        dist = np.sqrt(np.einsum("...i,...i->...", a - b, a - b))
-    return np.where(div_a | div_b, np.inf, dist)
-
-
 def _ls_lipschitz(ds: Dataset, pairs, iterates):
     r"""Least squares :math:`L` per pair: :math:`\max |x_z^\top w - y_z|\,\|x_z\|` over time,
-    both rows of the pair, and :math:`z \in S \cup S'`. ``iterates``: ``(T+1, C, S, K, 2, d)``."""
-    T1 = iterates.shape[0]
+    both rows of the pair, and :math:`z \in S \cup S'`. ``iterates``: ``(T+1, C, S, 1+K, d)``
+    (:func:`coupled_run` with ``compact``: the run on :math:`S`, then one per pair).
+
+    The training rows are one matrix product per block of iterates: row :math:`z` of
+    :math:`\|x_z\|\,[x_z, y_z]` against :math:`[w, -1]` is :math:`(x_z^\top w - y_z)\|x_z\|`,
+    and :math:`\max_z |a_z| = \max(\max_z a_z, -\min_z a_z)`. The product's summation order
+    (BLAS) differs from a term-by-term sum by rounding only (a few ulps of :math:`L`)."""
+    T1, d = iterates.shape[0], iterates.shape[-1]
     Xn = np.sqrt(np.einsum("ij,ij->i", ds.X, ds.X))
+    XaT = np.ascontiguousarray((np.hstack([ds.X, ds.y[:, None]]) * Xn[:, None]).T)  # (d+1, n)
     pool_rows = [k for _, k in pairs]
     Xp, yp = ds.X_pool[pool_rows], ds.y_pool[pool_rows]
     Xpn = np.sqrt(np.einsum("ij,ij->i", Xp, Xp))
-    best = np.zeros(iterates.shape[1:-2])  # (C, S, K)
-    chunk = max(1, 2_000_000 // max(1, ds.n * int(np.prod(iterates.shape[1:-1]))))
-    for t0 in range(0, T1, chunk):
-        W = iterates[t0:t0 + chunk]
-        r = np.abs(np.einsum("tcskpd,nd->tcskpn", W, ds.X) - ds.y) * Xn
-        m_train = r.max(axis=(0, 4, 5))
-        # pool row of pair j against both rows of pair j
-        rp = np.abs(np.einsum("tcskpd,kd->tcskp", W, Xp) - yp[:, None]) * Xpn[:, None]
-        m_pool = rp.max(axis=(0, 4))
-        best = np.maximum(best, np.maximum(m_train, m_pool))
-    return best
+    train = np.zeros(iterates.shape[1:-1])  # (C, S, 1+K): the training rows, per run
+    pool = np.zeros((*iterates.shape[1:-2], len(pairs)))  # (C, S, K): pair k's pool row
+    rows = train.size
+    block = max(1, 2048 // rows)  # iterates per product: ~2k rows, the product stays in cache
+    Wa = np.full((block * rows, d + 1), -1.0)
+    prod = np.empty((block * rows, ds.n))
+    with _one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
+        for t0 in range(0, T1, block):
+            W = iterates[t0:t0 + block]
+            m = W.shape[0] * rows
+            Wa[:m, :d] = W.reshape(m, d)
+            a = np.matmul(Wa[:m], XaT, out=prod[:m])  # (x_z·w − y_z)‖x_z‖
+            r = np.maximum(a.max(axis=1), -a.min(axis=1)).reshape(W.shape[:-1])
+            train = np.maximum(train, r.max(axis=0))
+            # pool row of pair k against the run on S and the run on S′_k
+            on_s = np.einsum("tcsd,kd->tcsk", W[..., 0, :], Xp)
+            on_sk = np.einsum("tcskd,kd->tcsk", W[..., 1:, :], Xp)
+            for p in (on_s, on_sk):
+                pool = np.maximum(pool, (np.abs(p - yp) * Xpn).max(axis=0))
+    return np.maximum(np.maximum(train[..., :1], train[..., 1:]), pool)
 
 
 @dataclass(frozen=True)
@@ -247,6 +164,14 @@ class StabilityResult:
         d, b = self.delta[..., -1], self.bound[..., -1]
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(b > 0, d / b, np.where(d == 0, np.nan, np.inf))
+
+    def max_finite_ratio(self) -> np.ndarray:
+        r"""``(R, E)``: the largest finite :meth:`ratio` over seeds and replaced indices (NaN
+        where none is finite: every pair diverged or never met :math:`i^*`)."""
+        r = self.ratio()
+        r = r.reshape(*r.shape[:2], -1)
+        fin = np.isfinite(r)
+        return np.where(fin.any(axis=-1), np.max(np.where(fin, r, -np.inf), axis=-1), np.nan)
 
     def expected_bound(self) -> np.ndarray:
         r"""``(R, E)``: :math:`2\eta \bar L\, T/n`, the bound's expectation over the index
@@ -327,16 +252,18 @@ def coupled_stability(dataset: Dataset, rules=RULES, lrs=(0.01,), rho: float = 0
     diverged = np.empty((R, E, S, K), dtype=bool)
     count = None
     for r, rule in enumerate(rules):
+        # rows (E, S, {S, S′_1, …, S′_K}): the run on S once per seed
         tr, shape, base = coupled_run(dataset, rule, factories[rule], lrs, np.full(E, rho),
-                                       seeds, pairs, steps, batch_size, record=True)
+                                       seeds, pairs, steps, batch_size, record=True,
+                                       record_loss=False, compact=True)
         its = tr.iterates.reshape(steps + 1, *shape, dataset.d)
         at = tr.diverged_at.reshape(shape)
-        t = np.arange(steps + 1)[:, None, None, None, None]
+        t = np.arange(steps + 1)[:, None, None, None]
         # row diverged at step τ: its result w_{τ+1} was discarded (δ = ∞ from t = τ + 1)
         gone = (at >= 0) & (t > at)
-        delta[r] = np.moveaxis(_pair_distance(its[..., 0, :], its[..., 1, :],
-                                              gone[..., 0], gone[..., 1]), 0, -1)
-        diverged[r] = (at >= 0).any(axis=-1)
+        delta[r] = np.moveaxis(_pair_distance(its[..., :1, :], its[..., 1:, :],
+                                              gone[..., :1], gone[..., 1:]), 0, -1)
+        diverged[r] = (at[..., :1] >= 0) | (at[..., 1:] >= 0)
         if dataset.task == "logistic":
             L[r] = dataset.lipschitz
         else:
@@ -353,10 +280,14 @@ def coupled_stability(dataset: Dataset, rules=RULES, lrs=(0.01,), rho: float = 0
                            hardt_max_lr=float(gd_max_lr(dataset.beta_example)))
 
 
+@shared
 def stability_experiment(config: StabilityConfig | None = None,
                          rules=None) -> dict[str, StabilityResult]:
     """:func:`coupled_stability` on every data set of ``config`` (default: full preset);
-    ``rules`` (``{name: factory}``) replaces the package's rules of those names."""
+    ``rules`` (``{name: factory}``) replaces the package's rules of those names.
+
+    Computed once per ``ssam-theory reproduce`` run for given arguments and shared by claim
+    C13 and notebook 04 (:func:`ssam_theory._shared.shared`)."""
     config = StabilityConfig.full() if config is None else config
     out = {}
     for name in config.datasets:
@@ -462,7 +393,7 @@ def lr_regime(dataset: Dataset, rules=RULES, lrs=(0.01,), rhos=(0.05,), steps: i
         lr_c = np.tile(lrs, P_r)
         rho_c = np.repeat(rhos[:P_r] if rule != "sgd" else np.zeros(1), E)
         tr, cshape, _ = coupled_run(dataset, rule, factories[rule], lr_c, rho_c, seeds, [pair],
-                                     steps, batch_size, record=False)
+                                     steps, batch_size, record=False, record_loss=False)
         fin = tr.final.reshape(*cshape, dataset.d)[:, :, 0]  # (P_r·E, S, 2, d)
         div = tr.diverged.reshape(cshape)[:, :, 0].any(axis=-1)  # (P_r·E, S)
         w = fin[:, :, 0]

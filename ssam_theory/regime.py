@@ -36,8 +36,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate as v
+from ._shared import shared
+from .coupling import (
+    _augmented,
+    _factories,
+    _lean_coupled,
+    _one_blas_thread,
+    _pair_distance,
+    _positive_grid,
+    coupled_indices,
+)
 from .data import DATASETS, TIGHT, Dataset, load
-from .linear import _augmented, _factories, _positive_grid, coupled_indices
 from .rules import RULES, build
 from .theory import gd_max_lr, minibatch_smoothness, usam_max_lr, usam_stability_bound
 
@@ -105,8 +114,10 @@ def min_train_loss(dataset: Dataset) -> float:
                  bounds=[(None, None)] * dataset.d, method="highs")
     if lp.status == 0:
         return 0.0
-    res = minimize(lambda w: float(land.loss(w)), np.zeros(dataset.d), jac=land.grad,
-                   method="L-BFGS-B", options={"maxiter": 10_000, "gtol": 1e-12, "ftol": 1e-15})
+    with _one_blas_thread():  # L-BFGS-B's small BLAS calls: ~100x the CPU on two threads
+        res = minimize(lambda w: float(land.loss(w)), np.zeros(dataset.d), jac=land.grad,
+                       method="L-BFGS-B",
+                       options={"maxiter": 10_000, "gtol": 1e-12, "ftol": 1e-15})
     return float(res.fun)
 
 
@@ -373,10 +384,8 @@ def regime_runs(dataset: Dataset, rules=RULES, lr_factors=(0.5,), rho_beta: floa
                                 idx, T)
         its, at = its.reshape(T + 1, E, S, 2, d), at.reshape(E, S, 2)
         gone = (at >= 0)[None] & (np.arange(T + 1)[:, None, None, None] > at[None])
-        with np.errstate(over="ignore", invalid="ignore"):
-            diff = its[..., 0, :] - its[..., 1, :]
-            dist = np.sqrt(np.einsum("tesd,tesd->tes", diff, diff))
-        delta[r] = np.moveaxis(np.where(gone.any(-1), np.inf, dist), 0, -1)
+        delta[r] = np.moveaxis(_pair_distance(its[..., 0, :], its[..., 1, :], gone[..., 0],
+                                              gone[..., 1]), 0, -1)
         w_T = its[-1, :, :, 0].reshape(E * S, d)
         overflow[r] = (at >= 0).any(-1)
         tl = train.loss(w_T).reshape(E, S)
@@ -398,30 +407,6 @@ def regime_runs(dataset: Dataset, rules=RULES, lr_factors=(0.5,), rho_beta: floa
         growth=growth,
         curvature=out["curv"], train_loss=out["train"], test_loss=out["test"],
         min_train_loss=min_train_loss(dataset), initial_loss=f0)
-
-
-def _lean_coupled(land, opt, idx, steps):
-    """Iterates ``(T+1, rows, d)`` from 0 and the step whose result overflowed (-1 if none).
-
-    The same :meth:`~ssam_theory.Optimizer.step` calls as :func:`ssam_theory.run` (rows are
-    independent, so a row's numbers do not depend on the others), without recording the full
-    loss at every step. A row whose norm exceeds ``DIVERGENCE_NORM`` is frozen."""
-    from .trajectory import DIVERGENCE_NORM
-
-    rows = idx.shape[1]
-    W = np.zeros((rows, land.dim))
-    its = np.empty((steps + 1, rows, land.dim))
-    its[0] = W
-    at = np.full(rows, -1)
-    state = opt.init(W)
-    for t in range(steps):
-        with np.errstate(all="ignore"):
-            new, state = opt.step(W, state, lambda x, i=idx[t]: land.grad(x, i))
-            bad = ~(np.sqrt(np.einsum("bi,bi->b", new, new)) <= DIVERGENCE_NORM)
-        at[bad & (at < 0)] = t
-        W = np.where((at >= 0)[:, None], W, new)
-        its[t + 1] = W
-    return its, at
 
 
 def _growth(delta, count) -> np.ndarray:
@@ -448,14 +433,24 @@ def _curvature(land, W) -> np.ndarray:
         X = land.X
         m = land.y * (flat[ok] @ X.T)
         s = np.exp(-np.logaddexp(0.0, m) - np.logaddexp(0.0, -m))  # σ(m)σ(−m), no overflow
-        H = np.matmul(X.T[None] * s[:, None, :], X) / land.n
-        lam[ok] = np.linalg.eigvalsh(H)[:, -1]
+        top = np.empty(s.shape[0])
+        # 64 Hessians at a time: the same products per matrix as one stacked call (same
+        # bits), without a (rows, d, n) temporary of hundreds of MB
+        with _one_blas_thread():
+            for i in range(0, s.shape[0], 64):
+                H = np.matmul(X.T[None] * s[i:i + 64, None, :], X) / land.n
+                top[i:i + 64] = np.linalg.eigvalsh(H)[:, -1]
+        lam[ok] = top
     return lam.reshape(W.shape[:-1])
 
 
+@shared
 def regime_experiment(config: RegimeConfig | None = None, rules=None) -> dict[str, RegimeRuns]:
     """:func:`regime_runs` on every data set of ``config`` (default: the full preset);
-    ``rules`` (``{name: factory}``) replaces the package's rules of those names."""
+    ``rules`` (``{name: factory}``) replaces the package's rules of those names.
+
+    Computed once per ``ssam-theory reproduce`` run for given arguments and shared by claims
+    C14a, C14b and notebook 06 (:func:`ssam_theory._shared.shared`)."""
     config = RegimeConfig.full() if config is None else config
     out = {}
     for name in config.datasets:

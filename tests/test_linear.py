@@ -61,6 +61,45 @@ def test_augmented_coupling_equals_separate_runs_bit_for_bit(diabetes, rule):
         np.testing.assert_array_equal(its[:, c, 0, 0, 1], on_sp.iterates)
 
 
+@pytest.mark.parametrize("rule", ("sgd", "usam", "nssam"))
+def test_compact_rows_equal_pair_rows_bit_for_bit(diabetes, rule):
+    """compact=True runs S once per seed; every row equals its row in the (C, S, K, 2) layout."""
+    pairs, lrs = lin.default_replacements(diabetes, 3), [0.02, 2.0]  # 2.0: diverges
+    args = (diabetes, rule, functools.partial(st.optimizer, rule), lrs, [0.1, 0.1], (0, 4),
+            pairs, 50, 2)
+    full, shape, _ = lin.coupled_run(*args, record=True, record_loss=False)
+    comp, cshape, _ = lin.coupled_run(*args, record=True, record_loss=False, compact=True)
+    assert shape == (2, 2, 3, 2) and cshape == (2, 2, 4)
+    its = full.iterates.reshape(51, *shape, diabetes.d)
+    cits = comp.iterates.reshape(51, *cshape, diabetes.d)
+    at, cat = full.diverged_at.reshape(shape), comp.diverged_at.reshape(cshape)
+    assert (at >= 0).any()
+    for k in range(3):
+        np.testing.assert_array_equal(its[..., k, 0, :], cits[..., 0, :])
+        np.testing.assert_array_equal(its[..., k, 1, :], cits[..., 1 + k, :])
+        np.testing.assert_array_equal(at[..., k, 0], cat[..., 0])
+        np.testing.assert_array_equal(at[..., k, 1], cat[..., 1 + k])
+
+
+def test_max_finite_ratio_skips_diverged_runs_without_warnings(diabetes):
+    res = lin.coupled_stability(diabetes, ("sgd",), [0.01, 1.0], steps=200, seeds=(0, 1),
+                                replace=lin.default_replacements(diabetes, 2))
+    assert res.diverged[0, 1].all()  # every run at η = 1 diverged: no finite ratio
+    worst = res.max_finite_ratio()  # the test suite turns warnings into errors
+    ratio = res.ratio()[0, 0]
+    assert worst.shape == (1, 2) and np.isnan(worst[0, 1])
+    assert worst[0, 0] == np.max(ratio[np.isfinite(ratio)])
+
+
+def test_c13_experiment_key_is_the_same_for_claim_and_notebook():
+    """check_c13 passes (config, rules=None), notebook 04 (config): one shared result."""
+    from ssam_theory._shared import share_key
+
+    f = lin.stability_experiment.__wrapped__
+    assert share_key(f, (lin.StabilityConfig.full(),), {}) == share_key(
+        f, (lin.StabilityConfig.full(), None), {}) is not None
+
+
 @pytest.mark.parametrize("rule", st.RULES)
 def test_identical_data_gives_zero_distance_exactly(cancer, rule):
     """A 'replacement' equal to the replaced example: δ_t = 0 exactly, at every t."""

@@ -124,6 +124,39 @@ def test_c18_usam_identity_fails_with_a_wrong_perturbation():
     assert gap["usam"].max() > 1e-6 and gap["ssam"].max() < 1e-12
 
 
+def test_c18_runs_are_shared_with_the_notebook_call(tmp_path, monkeypatch):
+    """Inside one reproduce run, notebook 06's call loads what claim C18 computed."""
+    import ssam_theory.single_example as se
+    from ssam_theory._shared import SHARE_ENV
+
+    monkeypatch.setenv(SHARE_ENV, str(tmp_path))
+    assert check_c18(quick=True).verdict == "holds"
+
+    def no_second_run(*args, **kwargs):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(se, "_lean_coupled", no_second_run)
+    gap = single_example_gap(D.load("diabetes"), steps=200)  # as notebook 06 calls it
+    assert set(gap) == {"ssam", "nssam", "usam", "moved"}
+
+
+def test_c14_experiment_key_is_the_same_for_claims_and_notebook():
+    from ssam_theory._shared import share_key
+
+    f = regime.regime_experiment.__wrapped__
+    assert share_key(f, (regime.RegimeConfig.full(),), {}) == share_key(
+        f, (regime.RegimeConfig.full(), None), {}) is not None
+
+
+def test_single_example_gap_compare_runs_only_the_named_rules():
+    ds = D.load("diabetes")
+    every = single_example_gap(ds, steps=30)
+    only = single_example_gap(ds, steps=30, compare=("ssam",))
+    assert set(every) == {"ssam", "nssam", "usam", "moved"} and set(only) == {"ssam", "moved"}
+    np.testing.assert_array_equal(only["ssam"], every["ssam"])
+    assert only["moved"] == every["moved"]
+
+
 # ----------------------------------------------------------------------------------- C14a
 
 SMALL = replace(regime.RegimeConfig.quick(), datasets=("diabetes", D.TIGHT))
@@ -200,5 +233,7 @@ def test_other_bad_input(tight):
         single_example_gap("diabetes")
     with pytest.raises(ValueError, match="lr_factor"):
         single_example_gap(tight, lr_factor=0.0)
+    with pytest.raises(ValueError, match="compare"):
+        single_example_gap(tight, compare=("sam",))
     with pytest.raises(ValueError, match="rho_beta"):
         regime.departure_factor(-1.0)

@@ -77,6 +77,7 @@ def check_c13(quick: bool = True, rules: Rules | None = None,
                        "delta": _num(r.delta[j, e, s, k, t]),
                        "bound": _num(r.bound[j, e, s, k, t])}
         Ebound = r.expected_bound()
+        mean_delta_T = r.mean_delta()[..., -1]  # (R, E)
         per_rule = {}
         for ri, rule in enumerate(r.rules):
             rows = []
@@ -84,10 +85,10 @@ def check_c13(quick: bool = True, rules: Rules | None = None,
                 rat = ratio[ri, e][np.isfinite(ratio[ri, e])]
                 rows.append({
                     "lr": float(lr), "lr_over_hardt": float(lr / r.hardt_max_lr),
-                    "mean_delta_T": _num(r.mean_delta()[ri, e, -1]),
+                    "mean_delta_T": _num(mean_delta_T[ri, e]),
                     "mean_bound_T": _num(r.bound[ri, e, ..., -1].mean()),
                     "expected_bound_T": _num(Ebound[ri, e]),
-                    "mean_delta_over_expected_bound": _num(r.mean_delta()[ri, e, -1]
+                    "mean_delta_over_expected_bound": _num(mean_delta_T[ri, e]
                                                            / Ebound[ri, e]),
                     "max_ratio": _num(rat.max()) if rat.size else None,
                     "mean_ratio": _num(rat.mean()) if rat.size else None,

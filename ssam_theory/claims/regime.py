@@ -23,7 +23,8 @@ _CACHE: dict = {}
 
 def experiment(config: RegimeConfig) -> dict:
     """The runs behind C14a and C14b for ``config`` with the package's own rules
-    (:func:`ssam_theory.regime.regime_experiment`, computed once and shared)."""
+    (:func:`ssam_theory.regime.regime_experiment`: computed once per process, and once per
+    ``reproduce`` run across processes)."""
     return _runs(config, None)
 
 
