@@ -160,17 +160,19 @@ def _coefs(task, C, Y):
 
 
 @njit(inline="always", **_OPTS)
+def _lane_rows(rows, i0, n):
+    """The rows of the eight lanes of the block starting at ``i0`` (``n`` real rows; padding
+    lanes repeat the last one)."""
+    return (rows[i0], rows[i0 + min(1, n - 1)], rows[i0 + min(2, n - 1)],
+            rows[i0 + min(3, n - 1)], rows[i0 + min(4, n - 1)], rows[i0 + min(5, n - 1)],
+            rows[i0 + min(6, n - 1)], rows[i0 + min(7, n - 1)])
+
+
+@njit(inline="always", **_OPTS)
 def _load(W, rows, i0, n, WT):
     """Rows ``rows[i0 : i0 + n]`` of ``W`` into the lanes ``WT (d, 8)`` (padded by repeats)."""
     d = W.shape[1]
-    r0 = rows[i0]
-    r1 = rows[i0 + min(1, n - 1)]
-    r2 = rows[i0 + min(2, n - 1)]
-    r3 = rows[i0 + min(3, n - 1)]
-    r4 = rows[i0 + min(4, n - 1)]
-    r5 = rows[i0 + min(5, n - 1)]
-    r6 = rows[i0 + min(6, n - 1)]
-    r7 = rows[i0 + min(7, n - 1)]
+    r0, r1, r2, r3, r4, r5, r6, r7 = _lane_rows(rows, i0, n)
     for c in range(d):
         (WT[c, 0], WT[c, 1], WT[c, 2], WT[c, 3], WT[c, 4], WT[c, 5], WT[c, 6], WT[c, 7]) = (
             W[r0, c], W[r1, c], W[r2, c], W[r3, c], W[r4, c], W[r5, c], W[r6, c], W[r7, c])
@@ -181,14 +183,7 @@ def _store(out, W, rows, i0, n, G, l2):
     """``out[row] = G[:, lane] (+ l2 * w)`` for the rows of the block (padding lanes repeat
     the last row and hold its values, so writing them again changes nothing)."""
     d = W.shape[1]
-    r0 = rows[i0]
-    r1 = rows[i0 + min(1, n - 1)]
-    r2 = rows[i0 + min(2, n - 1)]
-    r3 = rows[i0 + min(3, n - 1)]
-    r4 = rows[i0 + min(4, n - 1)]
-    r5 = rows[i0 + min(5, n - 1)]
-    r6 = rows[i0 + min(6, n - 1)]
-    r7 = rows[i0 + min(7, n - 1)]
+    r0, r1, r2, r3, r4, r5, r6, r7 = _lane_rows(rows, i0, n)
     if l2 != 0.0:
         for c in range(d):
             G[c, 0] = G[c, 0] + l2 * W[r0, c]
