@@ -177,3 +177,27 @@ def test_sigkill_after_the_time_bound_resumes_from_saved_work(tmp_path):
     resumed = st.sweep(f, "sam", cache_dir=cache, checkpoint_seconds=bound, **kw)
     assert resumed.stats["loaded"] >= n_done and resumed.stats["chunks"] > 1
     assert resumed.identical(st.sweep(f, "sam", **kw))  # one big chunk: the same bits
+
+
+def test_content_hash_ends_on_a_cycle_through_attributes():
+    """A landscape holding a function whose closure holds the landscape again (a patched
+    method) is hashed by content: the cycle ends at its ancestor, and the hash still sees a
+    change of the data."""
+    from ssam_theory.sweep.cache import content_hash
+
+    def patched(f):
+        original = f.grad
+
+        def grad(W):
+            return original(W) * f.scale
+
+        f.grad = grad
+        return f
+
+    a = patched(st.Quadratic(np.diag([2.0, 1.0])))
+    a.scale = 1.0
+    b = patched(st.Quadratic(np.diag([2.0, 1.0])))
+    b.scale = 1.0
+    assert content_hash(a) == content_hash(b)
+    b.scale = 2.0
+    assert content_hash(a) != content_hash(b)

@@ -106,6 +106,10 @@ class _Hasher:
         self.h = hashlib.sha256()
         self.memo: dict[int, int] = {}  # id -> first visit (cycles, shared objects)
         self.keep: list = []  # keeps visited objects alive, so ids are not reused
+        # id -> depth of the objects being hashed, shared with the hashers of sub(): a cycle
+        # through an order-free container (a dict of attributes holding a function whose
+        # closure holds the object again) ends at its ancestor instead of recursing forever
+        self.path: dict[int, int] = {}
 
     def put(self, tag: str, data: bytes = b"") -> None:
         t = tag.encode()
@@ -114,6 +118,7 @@ class _Hasher:
     def sub(self, x, where) -> bytes:
         """Digest of ``x`` on its own (for order-free containers)."""
         other = _Hasher()
+        other.path = self.path
         other.obj(x, where)
         return other.h.digest()
 
@@ -136,8 +141,18 @@ class _Hasher:
         if id(x) in self.memo:
             self.put("ref", str(self.memo[id(x)]).encode())
             return
+        if id(x) in self.path:  # an ancestor met again through a sub-hasher
+            self.put("cycle", str(len(self.path) - self.path[id(x)]).encode())
+            return
         self.memo[id(x)] = len(self.memo)
         self.keep.append(x)
+        self.path[id(x)] = len(self.path)
+        try:
+            self._contents(x, where)
+        finally:
+            del self.path[id(x)]
+
+    def _contents(self, x, where: str) -> None:
         if isinstance(x, np.ndarray):
             self.put("ndarray", f"{x.dtype.str}{x.shape}".encode())
             if x.dtype.hasobject:
