@@ -402,7 +402,7 @@ def _add_reproduce(subparsers) -> None:
                     "records <out>/claims.json (the fields of `ssam-theory check --help`). "
                     "Nothing outside --out is written unless --update-readme is given.")
     p.add_argument("--quick", action="store_true",
-                   help="small grids and step counts (under a minute on two cores)")
+                   help="small grids and step counts (about 30 s on two cores)")
     p.add_argument("--out", default="figures", metavar="DIR",
                    help="output directory (default: figures)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
