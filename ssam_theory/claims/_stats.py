@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["holm", "median_ci", "paired_test"]
+__all__ = ["decide_holm", "holm", "median_ci", "paired_escapes", "paired_test", "paired_verdict"]
 
 
 def holm(pvalues) -> np.ndarray:
@@ -61,3 +61,39 @@ def paired_test(t_a, t_b, budget: int) -> dict:
                 escaped_b=float(np.mean(np.isfinite(t_b))))
 
 
+def decide_holm(tests: list[dict], alpha: float) -> None:
+    """Holm over both directions of every :func:`paired_test` in ``tests`` (in place):
+    adds ``p_faster_holm``, ``p_slower_holm`` and the flags ``faster``, ``slower`` (≤ alpha)."""
+    ps = [t["p_faster"] for t in tests] + [t["p_slower"] for t in tests]
+    adj = holm(ps) if ps else np.array([])
+    n = len(tests)
+    for i, t in enumerate(tests):
+        t["p_faster_holm"], t["p_slower_holm"] = float(adj[i]), float(adj[n + i])
+        t["faster"] = bool(adj[i] <= alpha)
+        t["slower"] = bool(adj[n + i] <= alpha)
+
+
+def paired_escapes(es, budget: int, setting: str, pairs) -> tuple[dict, dict]:
+    """One setting's paired escape steps ``es``: ``({"escaped": fraction per rule, "steps":
+    censored steps per rule (budget + 1 where it did not escape)}, {"a vs b": paired test})``."""
+    tests = {}
+    for a_, b_ in pairs:
+        t = paired_test(es.steps[a_], es.steps[b_], budget)
+        t.update(setting=setting, a=a_, b=b_)
+        tests[f"{a_} vs {b_}"] = t
+    return (dict(escaped={n: float(np.isfinite(x).mean()) for n, x in es.steps.items()},
+                 steps={n: np.minimum(x, budget + 1).tolist() for n, x in es.steps.items()}),
+            tests)
+
+
+def paired_verdict(ev: dict, better: list, worse: list, counterexample, reason: str) -> str:
+    """Violated if some paired test shows the renormalized rule significantly worse (the first
+    one, through ``counterexample(test)``, is the counterexample); else holds if some test
+    shows it better; else inconclusive with ``reason``."""
+    if worse:
+        ev["counterexample"] = counterexample(worse[0])
+        return "violated"
+    if better:
+        return "holds"
+    ev["reason"] = reason
+    return "inconclusive"

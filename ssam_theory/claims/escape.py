@@ -34,21 +34,10 @@ from ..escape import (
 from ..landscapes import Beale, NoisyQuadratic, Quadratic
 from ..sweep import Outcome
 from ._base import Result, Row, Rules, fmt
-from ._stats import holm, paired_test
+from ._stats import decide_holm, paired_escapes, paired_verdict
 
 ALPHA = 0.05  # family-wise level of each claim's tests (Holm)
 MARGIN = 0.5  # a cell differs when at least half of its starts changed outcome class
-
-
-def _decide(tests: list[dict], key: str = "headline"):
-    """Holm over both directions of every test in ``tests``; mark significant ones."""
-    ps = [t["p_faster"] for t in tests] + [t["p_slower"] for t in tests]
-    adj = holm(ps) if ps else np.array([])
-    n = len(tests)
-    for i, t in enumerate(tests):
-        t["p_faster_holm"], t["p_slower_holm"] = float(adj[i]), float(adj[n + i])
-        t["faster"] = bool(adj[i] <= ALPHA)
-        t["slower"] = bool(adj[n + i] <= ALPHA)
 
 
 # ------------------------------------------------------------------------------ C11a
@@ -302,20 +291,15 @@ def escape_speed(quick: bool = True, rules: Rules | None = None, config=None) ->
         runs = escape_steps_grid(f, s, lr, [rho for _, rho in grid], cfg.budget, seeds, rules,
                                  escape_radius=radius, batch_size=batch)
         for (label, rho), es in zip(grid, runs):
-            tests = {}
-            for pair in HEADLINE + VERSUS_SGD:
-                t = paired_test(es.steps[pair[0]], es.steps[pair[1]], cfg.budget)
-                t.update(setting=label, a=pair[0], b=pair[1])
-                tests[f"{pair[0]} vs {pair[1]}"] = t
-                (headline if pair in HEADLINE else vs_sgd).append(t)
+            runs_, tests = paired_escapes(es, cfg.budget, label, HEADLINE + VERSUS_SGD)
+            for t in tests.values():
+                (headline if (t["a"], t["b"]) in HEADLINE else vs_sgd).append(t)
             settings[label] = dict(
-                lr=lr, rho=rho, batch_size=batch, tests=tests,
-                escaped={n: float(np.isfinite(x).mean()) for n, x in es.steps.items()},
-                median_steps={n: float(np.median(np.minimum(x, cfg.budget + 1)))
-                              for n, x in es.steps.items()},
-                steps={n: np.minimum(x, cfg.budget + 1).tolist() for n, x in es.steps.items()})
-    _decide(headline)
-    _decide(vs_sgd)
+                lr=lr, rho=rho, batch_size=batch, tests=tests, escaped=runs_["escaped"],
+                median_steps={n: float(np.median(x)) for n, x in runs_["steps"].items()},
+                steps=runs_["steps"])
+    decide_holm(headline, ALPHA)
+    decide_holm(vs_sgd, ALPHA)
     return dict(settings=settings, starts=cfg.starts, budget=cfg.budget, alpha=ALPHA)
 
 
@@ -357,17 +341,12 @@ def check_c11b(quick: bool = True, rules: Rules | None = None) -> Result:
                 sgd_txt.append(f"{pair} {'faster' if t['faster'] else 'slower'} "
                                f"({label}, ×{t['ratio']:.2f})")
     ev["versus_sgd"] = sgd_txt
-    if slower:
-        verdict = "violated"
-        t = slower[0]
-        ev["counterexample"] = dict(setting=t["setting"], pair=f"{t['a']} vs {t['b']}",
-                                    median_steps=[t["median_a"], t["median_b"]],
-                                    ratio=t["ratio"], p_holm=t["p_slower_holm"])
-    elif faster:
-        verdict = "holds"
-    else:
-        verdict = "inconclusive"
-        ev["reason"] = "no paired comparison differs significantly after Holm's correction"
+    verdict = paired_verdict(
+        ev, faster, slower,
+        lambda t: dict(setting=t["setting"], pair=f"{t['a']} vs {t['b']}",
+                       median_steps=[t["median_a"], t["median_b"]], ratio=t["ratio"],
+                       p_holm=t["p_slower_holm"]),
+        "no paired comparison differs significantly after Holm's correction")
     # aggregate rows: one per setting (both pairs in one row)
     out_rows = []
     for label in ev["settings"]:
@@ -431,19 +410,13 @@ def noise_escape(quick: bool = True, rules: Rules | None = None, config=None) ->
                                  cfg.budget, seeds, rules, escape_radius=f.basin,
                                  batch_size=None if sigma == 0 else cfg.batch_size)
         for rb, es in zip(cfg.rho_b, runs):
-            cell = dict(rho_b=rb, sigma=sigma,
-                        escaped={n: float(np.isfinite(x).mean()) for n, x in es.steps.items()},
-                        steps={n: np.minimum(x, cfg.budget + 1).tolist()
-                               for n, x in es.steps.items()}, tests={})
-            for a_, b_ in HEADLINE:
-                t = paired_test(es.steps[a_], es.steps[b_], cfg.budget)
-                t.update(setting=f"ρb={rb}, σ={sigma}", a=a_, b=b_)
-                cell["tests"][f"{a_} vs {b_}"] = t
-                tests.append(t)
+            runs_, cell_tests = paired_escapes(es, cfg.budget, f"ρb={rb}, σ={sigma}", HEADLINE)
+            cell = dict(rho_b=rb, sigma=sigma, **runs_, tests=cell_tests)
+            tests.extend(cell_tests.values())
             sam_family = [cell["escaped"][n] for n in ("sam", "usam", "ssam", "nssam")]
             cell["nothing_helps"] = bool(max(sam_family) < 0.5)
             cells.append(cell)
-    _decide(tests)
+    decide_holm(tests, ALPHA)
     return dict(cells=cells, starts=cfg.starts, budget=cfg.budget, lr=0.1 / b, b=b,
                 batch_size=cfg.batch_size)
 
@@ -484,17 +457,11 @@ def check_c11c(quick: bool = True, rules: Rules | None = None) -> Result:
                         None if not known else all(known)))
     nothing = [f"ρb={c['rho_b']}, σ={c['sigma']}" for c in ev["cells"] if c["nothing_helps"]]
     ev["nothing_helps"] = nothing
-    if hurts:
-        verdict = "violated"
-        t = hurts[0]
-        ev["counterexample"] = dict(cell=t["setting"], pair=f"{t['a']} vs {t['b']}",
-                                    median_steps=[t["median_a"], t["median_b"]],
-                                    p_holm=t["p_slower_holm"])
-    elif helps:
-        verdict = "holds"
-    else:
-        verdict = "inconclusive"
-        ev["reason"] = "no cell separates a renormalized rule from its base (Holm, α=0.05)"
+    verdict = paired_verdict(
+        ev, helps, hurts,
+        lambda t: dict(cell=t["setting"], pair=f"{t['a']} vs {t['b']}",
+                       median_steps=[t["median_a"], t["median_b"]], p_holm=t["p_slower_holm"]),
+        "no cell separates a renormalized rule from its base (Holm, α=0.05)")
     helped = sorted({t["setting"] for t in helps})
     predicted = ("renormalization speeds escape where the base rule escapes slowly (ρb < 1); "
                  "for ρb > 1 the saddle attracts USAM and SSAM alike: only noise frees them")
