@@ -220,8 +220,16 @@ def _msd_setup(quick):
     noise = sigma2 / batch
     R, k = (10000, 200) if quick else (40000, 400)
     t = 0.002 / lam
+    lr = t / k
     return dict(lam=lam, rho=rho, batch=batch, sigma2=sigma2, noise=noise, R=R, k=k, t=t,
-                lr=t / k)
+                lr=lr, kim=th.kim_msd_gap(lr, t, lam, rho, batch))
+
+
+def _msd_evidence(p, **measured) -> dict:
+    """The evidence fields C12 and C12b share (their setting), plus ``measured``."""
+    return dict(lam=p["lam"], lr=p["lr"], rho=p["rho"], batch=p["batch"], sigma2=p["sigma2"],
+                noise_per_step=p["noise"], seeds=p["R"], steps=p["k"], t=p["t"],
+                gap_kim=p["kim"], **measured)
 
 
 @shared
@@ -271,14 +279,12 @@ def check_c12(quick: bool = True, rules: Rules | None = None) -> Result:
     # random numbers the per-seed std of y_sgd² − y_usam² is ≈ 1.5× the gap). The check
     # computes the net truncation exactly and requires it below one standard error.
     p = _msd_setup(quick)
-    lr, lam, rho, batch, noise, k, t = (p[x] for x in ("lr", "lam", "rho", "batch", "noise",
-                                                       "k", "t"))
-    kim = th.kim_msd_gap(lr, t, lam, rho, batch)
+    lr, lam, rho, batch, noise, k, t, kim = (p[x] for x in ("lr", "lam", "rho", "batch",
+                                                            "noise", "k", "t", "kim"))
     exact = th.sgd_saddle_msd(lr, lam, noise, k) - th.usam_saddle_msd_kim(lr, rho, lam, noise, k)
     b = _msd_measure(p, msd_gaps(quick, rules), "kim", exact)
     b["truncation"] = exact - kim
-    ev = dict(lam=lam, lr=lr, rho=rho, batch=batch, sigma2=p["sigma2"], noise_per_step=noise,
-              seeds=p["R"], steps=k, t=t, gap_kim=kim, kim_setting=b)
+    ev = _msd_evidence(p, kim_setting=b)
     if abs(b["truncation"]) > b["gap_se"]:
         v = "inconclusive"
         ev["reason"] = (f"t = {t} not small enough: higher-order terms "
@@ -314,14 +320,12 @@ def check_c12b(quick: bool = True, rules: Rules | None = None) -> Result:
     formula is reported (≈ (2 − ρ|λ|)/(2|λ|t)).
     """
     p = _msd_setup(quick)
-    lr, lam, rho, batch, noise, k, t = (p[x] for x in ("lr", "lam", "rho", "batch", "noise",
-                                                       "k", "t"))
-    kim = th.kim_msd_gap(lr, t, lam, rho, batch)
+    lr, lam, rho, batch, noise, k, t, kim = (p[x] for x in ("lr", "lam", "rho", "batch",
+                                                            "noise", "k", "t", "kim"))
     exact = th.sgd_saddle_msd(lr, lam, noise, k) - th.usam_saddle_msd(lr, rho, lam, noise, k)
     a = _msd_measure(p, msd_gaps(quick, rules), "same_minibatch", exact)
     ok = abs(a["z_exact"]) <= 4
-    ev = dict(lam=lam, lr=lr, rho=rho, batch=batch, sigma2=p["sigma2"], noise_per_step=noise,
-              seeds=p["R"], steps=k, t=t, gap_kim=kim, same_minibatch=a)
+    ev = _msd_evidence(p, same_minibatch=a)
     if not ok:
         ev["counterexample"] = dict(setting="same_minibatch", measured=a["gap_measured"],
                                     se=a["gap_se"], exact=exact, z=a["z_exact"])
