@@ -82,5 +82,4 @@ def shared(fn):
             os.replace(tmp, path)
             return result
 
-    wrapper.__wrapped__ = fn
     return wrapper

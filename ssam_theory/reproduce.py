@@ -414,8 +414,9 @@ def reproduce(out="figures", quick: bool = False, notebooks=None, jobs: int | No
     from .claims import REGISTRY
 
     claim_ids = _start_order([c.id for c in REGISTRY]) if claims else []
-    order = {p.stem: i for i, p in enumerate(paths)}
-    paths = sorted(paths, key=lambda p: _start_order(order).index(p.stem))
+    order = {p.stem: i for i, p in enumerate(paths)}  # reading order, for the results
+    by_name = {p.stem: p for p in paths}
+    paths = [by_name[n] for n in _start_order(list(by_name))]
     bar = _Progress(len(paths) + len(claim_ids), progress)
     start = time.perf_counter()
     # experiments that notebooks and claims both need are computed once (ssam_theory._shared);
