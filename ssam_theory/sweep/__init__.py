@@ -49,7 +49,7 @@ from .cache import (
 )
 from .executors import WINDOW, as_executor, execute, progress_bar
 from .kernel import run_chunk
-from .plan import Plan, ResourceError
+from .plan import Plan, ResourceError, default_chunk
 from .result import FIELDS, Outcome, SweepResult, current_umask
 
 __all__ = ["Outcome", "Plan", "ResourceError", "SweepResult", "landscape_fingerprint", "sweep"]
@@ -154,7 +154,7 @@ def sweep(landscape: Landscape, name: str, lr, rho, steps: int, seeds=1, w0=None
         divergence_norm: :math:`\|w\|` above which a row diverged
             (default :data:`ssam_theory.DIVERGENCE_NORM`).
         batch_size: stochastic mode on a data landscape (minibatches of this size).
-        chunk_size: rows per chunk; default: at most about :math:`2^{15}/d` (at least 256,
+        chunk_size: rows per chunk; default: at most about :math:`2^{16}/d` (at least 256,
             bounding memory), with ``cache_dir`` also small enough that a chunk takes about
             ``checkpoint_seconds`` at most, and with an executor at least two chunks per
             worker. Rows are spread over chunks by a fixed permutation of the grid, so every
@@ -316,7 +316,7 @@ def _make_plan(spec, payload_rows, shape, d, steps, explicit_chunk, executor, ca
     """Memory check, timing probe and chunk layout (persisted with the cache)."""
     n = int(np.prod(shape))
     workers = _workers(executor)
-    mem_chunk = explicit_chunk or max(256, 2**15 // d)
+    mem_chunk = explicit_chunk or default_chunk(d)
     available = _plan.available_memory()
     need = _plan.check_memory(shape, d, steps, spec.batch_size, mem_chunk, workers,
                               1 if executor is None else WINDOW, available)

@@ -198,7 +198,13 @@ def run_chunk(spec: ChunkSpec, lr, rho, seed_pos, w0_table, seed_values) -> dict
             _record_tail(tail, f, W, rows, t + 1 - w_start)
         done = rows[alive]
         final_w[done] = W[alive]
-        loss = f.loss(final_w)
+        # rows that ran to the end: f(w_T) is the window's last loss (row-local: same bits)
+        loss = np.empty(B)
+        loss[done] = tail[-1, done]
+        early = np.ones(B, dtype=bool)
+        early[done] = False
+        if early.any():
+            loss[early] = f.loss(final_w[early])
         gnorm = row_norm(f.grad(final_w))[:, 0]
         if done.size:
             last = gnorm[done]

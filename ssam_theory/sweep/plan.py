@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["Plan", "ResourceError", "available_memory", "check_memory", "chunk_rows",
-           "multiplier", "row_bytes"]
+           "default_chunk", "multiplier", "row_bytes"]
 
 #: Rows of a sweep are indexed with int64 products ``p * multiplier < n**2``: at most 2**31.
 MAX_ROWS = 2**31
@@ -70,6 +70,15 @@ def row_bytes(d: int) -> int:
     """Result bytes of one row: outcome (1), event_step, final loss, grad norm, growth (8
     each) and the final iterate (8 d)."""
     return 1 + 4 * 8 + 8 * d
+
+
+def default_chunk(d: int) -> int:
+    """Rows of a chunk when nothing else bounds it: about 2^16 numbers per ``(B, d)`` array
+    (0.5 MiB), at least 256 rows. Measured on SSAM sweeps (2-core machine): against 2^15,
+    1.0-1.25x faster on dense quadratics (d = 2, 16, 64) and 1.05-1.1x on minibatch least
+    squares and logistic regression (d = 20); 2^17 was slower (the step's temporaries leave
+    the cache)."""
+    return max(256, 2**16 // d)
 
 
 def chunk_bytes(rows: int, d: int, n_seed: int, steps: int, batch_size: int | None) -> int:
