@@ -207,41 +207,88 @@ _SHARED = types.void(_F2, _F2, _F1, _I1, _I1, _I2, types.float64, _OUT2)
 
 
 @njit(inline="always", **_OPTS)
+def _acc8(a, x, V, c):
+    """``a[lane] + x * V[c, lane]`` for the eight lanes (a tuple: kept in registers)."""
+    return (a[0] + x * V[c, 0], a[1] + x * V[c, 1], a[2] + x * V[c, 2], a[3] + x * V[c, 3],
+            a[4] + x * V[c, 4], a[5] + x * V[c, 5], a[6] + x * V[c, 6], a[7] + x * V[c, 7])
+
+
+@njit(inline="always", **_OPTS)
+def _put8(M, k, a):
+    """``M[k, :] = a``."""
+    (M[k, 0], M[k, 1], M[k, 2], M[k, 3], M[k, 4], M[k, 5], M[k, 6], M[k, 7]) = a
+
+
+_ZERO8 = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+@njit(inline="always", **_OPTS)
 def _margins(X, ex, WT, M):
     """``M[k, lane] = x_{ex[k]} · w_lane`` summed coordinate by coordinate, for the lanes
-    ``WT (d, 8)``; two examples at a time (independent sums, issued together)."""
+    ``WT (d, 8)``; four examples at a time (independent sums, issued together: one sum's
+    additions wait on each other, four hide that latency)."""
     d = WT.shape[0]
     b = ex.size
-    for k in range(0, b - 1, 2):
-        j = ex[k]
-        i = ex[k + 1]
-        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-        b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0.0
+    k = 0
+    while k + 4 <= b:
+        j0, j1, j2, j3 = ex[k], ex[k + 1], ex[k + 2], ex[k + 3]
+        a0 = a1 = a2 = a3 = _ZERO8
         for c in range(d):
-            x = X[j, c]
-            z = X[i, c]
-            (a0, a1, a2, a3, a4, a5, a6, a7) = (
-                a0 + x * WT[c, 0], a1 + x * WT[c, 1], a2 + x * WT[c, 2], a3 + x * WT[c, 3],
-                a4 + x * WT[c, 4], a5 + x * WT[c, 5], a6 + x * WT[c, 6], a7 + x * WT[c, 7])
-            (b0, b1, b2, b3, b4, b5, b6, b7) = (
-                b0 + z * WT[c, 0], b1 + z * WT[c, 1], b2 + z * WT[c, 2], b3 + z * WT[c, 3],
-                b4 + z * WT[c, 4], b5 + z * WT[c, 5], b6 + z * WT[c, 6], b7 + z * WT[c, 7])
-        (M[k, 0], M[k, 1], M[k, 2], M[k, 3], M[k, 4], M[k, 5], M[k, 6], M[k, 7]) = (
-            a0, a1, a2, a3, a4, a5, a6, a7)
-        (M[k + 1, 0], M[k + 1, 1], M[k + 1, 2], M[k + 1, 3], M[k + 1, 4], M[k + 1, 5],
-         M[k + 1, 6], M[k + 1, 7]) = (
-            b0, b1, b2, b3, b4, b5, b6, b7)
-    if b % 2:
-        j = ex[b - 1]
-        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+            a0 = _acc8(a0, X[j0, c], WT, c)
+            a1 = _acc8(a1, X[j1, c], WT, c)
+            a2 = _acc8(a2, X[j2, c], WT, c)
+            a3 = _acc8(a3, X[j3, c], WT, c)
+        _put8(M, k, a0)
+        _put8(M, k + 1, a1)
+        _put8(M, k + 2, a2)
+        _put8(M, k + 3, a3)
+        k += 4
+    while k < b:
+        j0 = ex[k]
+        a0 = _ZERO8
         for c in range(d):
-            x = X[j, c]
-            (a0, a1, a2, a3, a4, a5, a6, a7) = (
-                a0 + x * WT[c, 0], a1 + x * WT[c, 1], a2 + x * WT[c, 2], a3 + x * WT[c, 3],
-                a4 + x * WT[c, 4], a5 + x * WT[c, 5], a6 + x * WT[c, 6], a7 + x * WT[c, 7])
-        (M[b - 1, 0], M[b - 1, 1], M[b - 1, 2], M[b - 1, 3], M[b - 1, 4], M[b - 1, 5],
-         M[b - 1, 6], M[b - 1, 7]) = (
-            a0, a1, a2, a3, a4, a5, a6, a7)
+            a0 = _acc8(a0, X[j0, c], WT, c)
+        _put8(M, k, a0)
+        k += 1
+
+
+@njit(inline="always", **_OPTS)
+def _scale8(a, inv, bf, pow2):
+    """``a / b`` lane by lane (``a * (1 / b)`` when ``b`` is a power of two: exactly equal)."""
+    if pow2:
+        return (a[0] * inv, a[1] * inv, a[2] * inv, a[3] * inv, a[4] * inv, a[5] * inv,
+                a[6] * inv, a[7] * inv)
+    return (a[0] / bf, a[1] / bf, a[2] / bf, a[3] / bf, a[4] / bf, a[5] / bf, a[6] / bf,
+            a[7] / bf)
+
+
+@njit(inline="always", **_OPTS)
+def _accumulate(X, ex, C, G, inv, bf, pow2):
+    """``G[c, lane] = (sum over k of C[k, lane] x_{ex[k], c}) / b``, summed example by example;
+    four coordinates at a time (independent sums, so their additions overlap)."""
+    d = G.shape[0]
+    b = ex.size
+    c = 0
+    while c < d:
+        if c + 4 <= d:
+            a0 = a1 = a2 = a3 = _ZERO8
+            for k in range(b):
+                j = ex[k]
+                a0 = _acc8(a0, X[j, c], C, k)
+                a1 = _acc8(a1, X[j, c + 1], C, k)
+                a2 = _acc8(a2, X[j, c + 2], C, k)
+                a3 = _acc8(a3, X[j, c + 3], C, k)
+            _put8(G, c, _scale8(a0, inv, bf, pow2))
+            _put8(G, c + 1, _scale8(a1, inv, bf, pow2))
+            _put8(G, c + 2, _scale8(a2, inv, bf, pow2))
+            _put8(G, c + 3, _scale8(a3, inv, bf, pow2))
+            c += 4
+        else:
+            a0 = _ZERO8
+            for k in range(b):
+                a0 = _acc8(a0, X[ex[k], c], C, k)
+            _put8(G, c, _scale8(a0, inv, bf, pow2))
+            c += 1
 
 
 @njit(inline="always", **_OPTS)
@@ -267,20 +314,7 @@ def _grad_shared(W, X, y, order, ptr, ex, task, l2, out):
                 for lane in range(LANES):
                     YG[k, lane] = yk
             _coefs(task, C, YG)
-            for c in range(d):
-                a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-                for k in range(b):
-                    x = X[ex[g, k], c]
-                    (a0, a1, a2, a3, a4, a5, a6, a7) = (
-                        a0 + C[k, 0] * x, a1 + C[k, 1] * x, a2 + C[k, 2] * x, a3 + C[k, 3] * x,
-                        a4 + C[k, 4] * x, a5 + C[k, 5] * x, a6 + C[k, 6] * x, a7 + C[k, 7] * x)
-                if pow2:  # x / b == x * (1 / b) exactly when b is a power of two
-                    (G[c, 0], G[c, 1], G[c, 2], G[c, 3], G[c, 4], G[c, 5], G[c, 6], G[c, 7]) = (
-                        a0 * inv, a1 * inv, a2 * inv, a3 * inv, a4 * inv, a5 * inv, a6 * inv,
-                        a7 * inv)
-                else:
-                    (G[c, 0], G[c, 1], G[c, 2], G[c, 3], G[c, 4], G[c, 5], G[c, 6], G[c, 7]) = (
-                        a0 / bf, a1 / bf, a2 / bf, a3 / bf, a4 / bf, a5 / bf, a6 / bf, a7 / bf)
+            _accumulate(X, ex[g], C, G, inv, bf, pow2)
             _store(out, W, order, i0, n, G, l2)
 
 
