@@ -19,130 +19,26 @@ and any vector width. Eight rows run side by side in the lanes of one vector, ea
 same operations on its own row: a row's bits never depend on its neighbours, the batch size
 or whether rows share a minibatch (those run against one copy of their examples).
 
-The exponential and the logarithm are written out here (polynomials, no library call, so that
-they vectorize): :func:`exp_nonpos` is within 1 ulp of ``numpy.exp``; the sigmoid and
-softplus built on it within 3 ulps of ``scipy.special.expit`` and ``numpy.logaddexp(0, x)``
-(measured in the tests).
+The exponential and the logarithm are written out as polynomials in
+:mod:`ssam_theory._elementary` (no library call, so that they vectorize).
 
 Compiled on first use and cached (see :mod:`ssam_theory._numba`).
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit, types
-from numba.extending import intrinsic
 
+from ._elementary import exp_nonpos, sigmoid, softplus
 from ._numba import OPTS as _OPTS
 from ._numba import compiled, in_array
 
-__all__ = ["LANES", "exp_nonpos", "grad_rows", "grad_shared", "log1p_unit", "loss_rows",
-           "regroup"]
+__all__ = ["LANES", "grad_rows", "grad_shared", "loss_rows", "math_into", "regroup"]
 
 #: Rows evaluated side by side (one vector of eight doubles).
 LANES = 8
 
-
-
-@intrinsic
-def _as_float(typingctx, bits):
-    """The float64 whose bit pattern is the int64 ``bits``."""
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return sig, codegen
-
-
-_LOG2E = 1.4426950408889634
-_LN2_HI = 6.93147180369123816490e-01  # ln 2 to 32 bits: k * _LN2_HI is exact for |k| < 2^21
-_LN2_LO = 1.90821492927058770002e-10  # ln 2 - _LN2_HI
-# Taylor coefficients 1/i! of e^r, |r| <= ln(2)/2: the remainder after r^13 is below 5e-18
-(_E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12, _E13) = (
-    1.0 / math.factorial(i) for i in range(2, 14))
-# 1/(2i+1), i = 1..17: log(1+t) = 2 atanh(s) = 2s (1 + s^2/3 + s^4/5 + ...), s = t/(2+t)
-(_A1, _A2, _A3, _A4, _A5, _A6, _A7, _A8, _A9, _A10, _A11, _A12, _A13, _A14, _A15, _A16,
- _A17) = (1.0 / (2 * i + 1) for i in range(1, 18))
-
-
-@njit(inline="always", **_OPTS)
-def exp_nonpos(x):
-    r""":math:`e^x` for :math:`x \le 0` (NaN stays NaN).
-
-    :math:`x = k \ln 2 + r` with :math:`k = \lfloor x/\ln 2 + 1/2 \rfloor` (two-part
-    :math:`\ln 2`), :math:`e^r` by its Taylor polynomial of degree 13 (Horner), times
-    :math:`2^{\lfloor k/2 \rfloor} 2^{k - \lfloor k/2 \rfloor}` built from exponent bits (two
-    factors, so that results down to the smallest subnormal are rounded once).
-    """
-    bad = x != x
-    x = 0.0 if bad else (-746.0 if x < -746.0 else x)
-    kf = math.floor(x * _LOG2E + 0.5)
-    r = (x - kf * _LN2_HI) - kf * _LN2_LO
-    p = _E13
-    p = _E12 + r * p
-    p = _E11 + r * p
-    p = _E10 + r * p
-    p = _E9 + r * p
-    p = _E8 + r * p
-    p = _E7 + r * p
-    p = _E6 + r * p
-    p = _E5 + r * p
-    p = _E4 + r * p
-    p = _E3 + r * p
-    p = _E2 + r * p
-    p = 1.0 + r * p
-    p = 1.0 + r * p
-    k = np.int64(kf)
-    k1 = k >> 1
-    out = (p * _as_float((k1 + 1023) << 52)) * _as_float((k - k1 + 1023) << 52)
-    return math.nan if bad else out
-
-
-@njit(inline="always", **_OPTS)
-def log1p_unit(t):
-    r""":math:`\log(1 + t)` for :math:`0 \le t \le 1`: :math:`2\,\mathrm{atanh}(s)` with
-    :math:`s = t / (2 + t) \in [0, 1/3]`, by its series :math:`2s \sum_i s^{2i} / (2i + 1)`
-    to :math:`i = 17` (the remainder is below :math:`10^{-18}` relative); one division.
-    """
-    s = t / (2.0 + t)
-    z = s * s
-    q = _A17
-    q = _A16 + z * q
-    q = _A15 + z * q
-    q = _A14 + z * q
-    q = _A13 + z * q
-    q = _A12 + z * q
-    q = _A11 + z * q
-    q = _A10 + z * q
-    q = _A9 + z * q
-    q = _A8 + z * q
-    q = _A7 + z * q
-    q = _A6 + z * q
-    q = _A5 + z * q
-    q = _A4 + z * q
-    q = _A3 + z * q
-    q = _A2 + z * q
-    q = _A1 + z * q
-    s2 = 2.0 * s
-    return s2 + s2 * (z * q)
-
-
-@njit(inline="always", **_OPTS)
-def _sigmoid(v):
-    """``1 / (1 + e^{-v})``: for ``v < 0`` as ``e^v / (1 + e^v)`` (no overflow)."""
-    t = exp_nonpos(-abs(v))
-    out = 1.0 / (1.0 + t) if v >= 0.0 else t / (1.0 + t)
-    return v if v != v else out
-
-
-@njit(inline="always", **_OPTS)
-def _softplus(v):
-    """``log(1 + e^v)`` as ``max(v, 0) + log1p(e^{-|v|})``."""
-    out = (v if v > 0.0 else 0.0) + log1p_unit(exp_nonpos(-abs(v)))
-    return v if v != v else out
 
 
 @njit(inline="always", **_OPTS)
@@ -156,7 +52,7 @@ def _coefs(task, C, Y):
             c[q] = c[q] - yv[q]
     else:
         for q in range(c.size):
-            c[q] = -yv[q] * _sigmoid(-(yv[q] * c[q]))
+            c[q] = -yv[q] * sigmoid(-(yv[q] * c[q]))
 
 
 @njit(inline="always", **_OPTS)
@@ -220,6 +116,21 @@ def _put8(M, k, a):
 
 
 _ZERO8 = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+@njit(inline="always", **_OPTS)
+def _add8(a, M, k):
+    """``a[lane] + M[k, lane]`` for the eight lanes."""
+    return (a[0] + M[k, 0], a[1] + M[k, 1], a[2] + M[k, 2], a[3] + M[k, 3], a[4] + M[k, 4],
+            a[5] + M[k, 5], a[6] + M[k, 6], a[7] + M[k, 7])
+
+
+@njit(inline="always", **_OPTS)
+def _mul_acc8(a, P, p, Q, q):
+    """``a[lane] + P[p, lane] * Q[q, lane]`` for the eight lanes."""
+    return (a[0] + P[p, 0] * Q[q, 0], a[1] + P[p, 1] * Q[q, 1], a[2] + P[p, 2] * Q[q, 2],
+            a[3] + P[p, 3] * Q[q, 3], a[4] + P[p, 4] * Q[q, 4], a[5] + P[p, 5] * Q[q, 5],
+            a[6] + P[p, 6] * Q[q, 6], a[7] + P[p, 7] * Q[q, 7])
 
 
 @njit(inline="always", **_OPTS)
@@ -358,30 +269,16 @@ def _grad_rows(W, X, y, idx, task, l2, out):
                  XG[k, c, 6], XG[k, c, 7]) = (
                     X[j0, c], X[j1, c], X[j2, c], X[j3, c], X[j4, c], X[j5, c], X[j6, c], X[j7, c])
         for k in range(b):
-            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+            a = _ZERO8
             for c in range(d):
-                (a0, a1, a2, a3, a4, a5, a6, a7) = (
-                    a0 + XG[k, c, 0] * WT[c, 0], a1 + XG[k, c, 1] * WT[c, 1],
-                    a2 + XG[k, c, 2] * WT[c, 2], a3 + XG[k, c, 3] * WT[c, 3],
-                    a4 + XG[k, c, 4] * WT[c, 4], a5 + XG[k, c, 5] * WT[c, 5],
-                    a6 + XG[k, c, 6] * WT[c, 6], a7 + XG[k, c, 7] * WT[c, 7])
-            (C[k, 0], C[k, 1], C[k, 2], C[k, 3], C[k, 4], C[k, 5], C[k, 6], C[k, 7]) = (
-                a0, a1, a2, a3, a4, a5, a6, a7)
+                a = _mul_acc8(a, XG[k], c, WT, c)
+            _put8(C, k, a)
         _coefs(task, C, YG)
         for c in range(d):
-            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+            a = _ZERO8
             for k in range(b):
-                (a0, a1, a2, a3, a4, a5, a6, a7) = (
-                    a0 + C[k, 0] * XG[k, c, 0], a1 + C[k, 1] * XG[k, c, 1],
-                    a2 + C[k, 2] * XG[k, c, 2], a3 + C[k, 3] * XG[k, c, 3],
-                    a4 + C[k, 4] * XG[k, c, 4], a5 + C[k, 5] * XG[k, c, 5],
-                    a6 + C[k, 6] * XG[k, c, 6], a7 + C[k, 7] * XG[k, c, 7])
-            if pow2:  # x / b == x * (1 / b) exactly when b is a power of two
-                (G[c, 0], G[c, 1], G[c, 2], G[c, 3], G[c, 4], G[c, 5], G[c, 6], G[c, 7]) = (
-                    a0 * inv, a1 * inv, a2 * inv, a3 * inv, a4 * inv, a5 * inv, a6 * inv, a7 * inv)
-            else:
-                (G[c, 0], G[c, 1], G[c, 2], G[c, 3], G[c, 4], G[c, 5], G[c, 6], G[c, 7]) = (
-                    a0 / bf, a1 / bf, a2 / bf, a3 / bf, a4 / bf, a5 / bf, a6 / bf, a7 / bf)
+                a = _mul_acc8(a, C, k, XG[k], c)
+            _put8(G, c, _scale8(a, inv, bf, pow2))
         _store(out, W, rows, i0, n, G, l2)
 
 
@@ -411,13 +308,10 @@ def _loss_rows(W, X, y, task, l2, out):
                 mf[q] = r * r
         else:
             for q in range(mf.size):
-                mf[q] = _softplus(-(yf[q] * mf[q]))
-        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+                mf[q] = softplus(-(yf[q] * mf[q]))
+        sums = _ZERO8
         for k in range(n):
-            (s0, s1, s2, s3, s4, s5, s6, s7) = (
-                s0 + M[k, 0], s1 + M[k, 1], s2 + M[k, 2], s3 + M[k, 3], s4 + M[k, 4], s5 + M[k, 5],
-                s6 + M[k, 6], s7 + M[k, 7])
-        sums = (s0, s1, s2, s3, s4, s5, s6, s7)
+            sums = _add8(sums, M, k)
         for lane in range(m):
             value = sums[lane] / scale
             if l2 != 0.0:
@@ -517,4 +411,4 @@ def math_into(which, x, out):
     softplus ``log(1 + e^x)`` (2), elementwise (for tests and measurements)."""
     for i in range(x.size):
         v = x[i]
-        out[i] = exp_nonpos(v) if which == 0 else (_sigmoid(v) if which == 1 else _softplus(v))
+        out[i] = exp_nonpos(v) if which == 0 else (sigmoid(v) if which == 1 else softplus(v))
