@@ -40,7 +40,6 @@ __all__ = ["LANES", "grad_rows", "grad_shared", "loss_rows", "math_into", "regro
 LANES = 8
 
 
-
 @njit(inline="always", **_OPTS)
 def _coefs(task, C, Y):
     """Margins ``C (b, 8)`` to the examples' gradient coefficients, in place:
