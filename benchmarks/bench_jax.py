@@ -276,7 +276,8 @@ def data(a, pool) -> None:
                     batch_size=b, grad_tol=None, progress=False, executor=ex,
                     chunk_size=_chunk(rows, land.dim, ex)), a.repeat)
                 rates[label] = res.stats["row_steps"] / t
-            jr = None
+            top = np.nanmax(list(rates.values()))
+            jr = j_steps = None
             land = _land(ds, False)
             if jax:
                 tables = np.stack([st.minibatch_indices(land.n, b, steps, int(s))
@@ -297,12 +298,12 @@ def data(a, pool) -> None:
                 assert not np.any(dead) and np.all(res.outcome == st.Outcome.BOUNDED)
                 assert np.allclose(tail[:, -1], res.final_loss.ravel(), rtol=1e-8)
                 assert np.allclose(gnorm, res.final_grad_norm.ravel(), rtol=1e-6)
-                print(f"    (JAX steps only, without the sweep's outputs: {j_steps:9.2e}; "
-                      f"package / that: {_fmt_ratio(np.nanmax(list(rates.values())) / j_steps)})")
-            top = np.nanmax(list(rates.values()))
             print(f"  {task:<14} {'sweep':<12} {rows:>7} {b:>3} {steps:>5} "
                   f"{rates['exact']:9.2e} {rates['fast']:9.2e} {rates['fast x2']:9.2e} "
                   f"{jr if jr else float('nan'):9.2e} {_fmt_ratio(top / jr if jr else None):>8}")
+            if j_steps:
+                print(f"    (JAX steps only, without the sweep's outputs: {j_steps:9.2e}; "
+                      f"package / that: {_fmt_ratio(top / j_steps)})")
             # (b) st.run with explicit indices, as the coupled runs of C13/C14 (which record
             # no loss), and with the full loss at every step
             idx = np.random.default_rng(1).integers(0, land.n, size=(steps, rows, b))
