@@ -8,12 +8,20 @@ machine may be shared: take the best, not the mean). Sections:
    Package: ``st.sweep`` with the exact arithmetic, the fast one (``fast=True``), and the
    fast one on a two-process executor (JAX uses both cores too).
 2. Minibatch least squares and logistic regression (synthetic data of
-   :mod:`ssam_theory.data`, n = 200, d = 20): every row its own minibatch sequence, as the
-   coupled runs of :mod:`ssam_theory.linear`. ``st.sweep`` in stochastic mode and ``st.run``
-   with explicit per-row indices and the full loss at every step (as the coupled runs record
-   it). JAX does the same work: for the sweep, every step with the divergence test, the full
+   :mod:`ssam_theory.data`, n = 200, d = 20), b = 4 and 32:
+
+   * ``st.sweep`` in stochastic mode (the rows of a seed share its minibatch sequence);
+   * "coupled run": ``st.run`` on the rows of the coupled runs of C13/C14 ((lr, rho)
+     configurations x seeds x {S, S'}, S' with one example replaced; every row of a seed runs
+     that seed's minibatch sequence), without the loss as there, and "+loss" with the full
+     loss at every step;
+   * "own run": ``st.run`` where every row has its own minibatch sequence (each row gathers
+     its own examples: the package's worst case).
+
+   JAX does the same work: for the sweep, every step with the divergence test, the full
    losses of the last 11 iterates (the result's ``growth`` and final loss) and the final full
-   gradient's norm; JAX running the steps alone is printed beside it.
+   gradient's norm; for ``st.run``, every step's ‖g‖, ‖g̃‖ and γ with the divergence test
+   (and the loss of every iterate). JAX running the steps alone is printed beside it.
 3. The 128 x 128 x 1000 SSAM grid on diag(10, 1) (``st.sweep`` with its outcome-aware
    early stopping) against JAX running every step.
 4. Memory of a sweep over 10^6 configurations (``tracemalloc`` peak).
@@ -35,6 +43,7 @@ import tracemalloc
 import numpy as np
 
 import ssam_theory as st
+from ssam_theory.coupling import _augmented, _row_indices, coupled_indices, default_replacements
 from ssam_theory.sweep.kernel import GROWTH_WINDOW
 from ssam_theory.sweep.plan import default_chunk
 
@@ -78,8 +87,9 @@ def machine() -> str:
 
 # ------------------------------------------------------------------------------ JAX side
 
-def _jax_ssam(grad):
-    """SSAM step of one row, for ``jit(vmap(...))``: γ = ‖g‖/‖g̃‖, 1 where ‖g̃‖ = 0."""
+def _jax_ssam(grad, info=False):
+    """SSAM step of one row, for ``jit(vmap(...))``: γ = ‖g‖/‖g̃‖, 1 where ‖g̃‖ = 0. With
+    ``info``, the step returns ``(w, ‖g‖, ‖g̃‖, γ)``."""
 
     def step(w, lr, rho, *extra):
         g = grad(w, *extra)
@@ -87,7 +97,8 @@ def _jax_ssam(grad):
         gt = grad(w + rho * g, *extra)
         gtn = jnp.sqrt(gt @ gt)
         gamma = jnp.where(gtn > 0, gn / jnp.where(gtn > 0, gtn, 1.0), 1.0)
-        return w - lr * (gamma * gt)
+        w_new = w - lr * (gamma * gt)
+        return (w_new, gn, gtn, gamma) if info else w_new
 
     return step
 
@@ -126,21 +137,39 @@ def _jax_data_grad(X, y, task):
     return grad, full_grad, loss
 
 
-def jax_data(X, y, task, steps, record_loss):
-    """``st.run``'s work per row: every step (and, with ``record_loss``, the full loss at
-    every iterate)."""
-    grad, _, loss = _jax_data_grad(X, y, task)
+def jax_data(X, y, task, steps):
+    """Every step of every row and nothing else (the final iterates)."""
+    grad, _, _ = _jax_data_grad(X, y, task)
     step = _jax_ssam(grad)
 
     def one(w, lr, rho, idx):  # idx: (steps, b), this row's minibatches
-        if not record_loss:
-            return jax.lax.fori_loop(0, steps, lambda t, w: step(w, lr, rho, idx[t]), w)
+        return jax.lax.fori_loop(0, steps, lambda t, w: step(w, lr, rho, idx[t]), w)
 
-        def body(w, i):
-            w = step(w, lr, rho, i)
-            return w, loss(w)
+    return jax.jit(jax.vmap(one))
 
-        return jax.lax.scan(body, w, idx)
+
+def jax_data_run(X, y, task, record_loss, divergence_norm):
+    """``st.run``'s work per row, computing what its trajectory holds: every step's ‖g‖, ‖g̃‖
+    and γ, the divergence test (a row whose update leaves ``divergence_norm`` or is not finite
+    keeps its last sane iterate, its later records NaN) and, with ``record_loss``, the full
+    loss of every iterate. Returns ``(final w, diverged, records (steps, 3[+1]), first loss)``."""
+    grad, _, loss = _jax_data_grad(X, y, task)
+    step = _jax_ssam(grad, info=True)
+
+    def one(w, lr, rho, idx):
+        def body(c, i):
+            w, dead = c
+            w_new, gn, gtn, gamma = step(w, lr, rho, i)
+            out = jnp.stack([gn, gtn, gamma])
+            gone = dead | ~(jnp.sqrt(w_new @ w_new) <= divergence_norm)
+            w_new = jnp.where(gone, w, w_new)
+            if record_loss:
+                out = jnp.concatenate([out, jnp.where(gone, jnp.nan, loss(w_new))[None]])
+            return (w_new, gone), jnp.where(dead, jnp.nan, out)
+
+        first = loss(w) if record_loss else jnp.nan
+        (w, dead), rec = jax.lax.scan(body, (w, jnp.bool_(False)), idx)
+        return w, dead, rec, first
 
     return jax.jit(jax.vmap(one))
 
@@ -249,9 +278,8 @@ def dense(a, pool) -> None:
 
 
 def data(a, pool) -> None:
-    print("\n2. minibatch linear models: SSAM, per-row minibatch sequences "
-          "(row-steps/s; ratio = package / JAX)")
-    print(f"  {'task':<14} {'mode':<12} {'configs':>7} {'b':>3} {'steps':>5} {'exact':>9} "
+    print("\n2. minibatch linear models: SSAM (row-steps/s; ratio = package / JAX)")
+    print(f"  {'task':<14} {'mode':<13} {'rows':>6} {'b':>3} {'steps':>5} {'exact':>9} "
           f"{'fast':>9} {'fast x2':>9} {'JAX':>9} {'best/JAX':>8}")
     for task, maker in (("least_squares", st.data.synthetic_least_squares),
                         ("logistic", st.data.synthetic_logistic)):
@@ -259,9 +287,7 @@ def data(a, pool) -> None:
         for b, (nl, nr, seeds), steps in ((4, (32, 16, 4), 200), (32, (16, 8, 4), 100)):
             if a.quick:
                 nl, nr, seeds, steps = nl // 2, nr // 2, 2, steps // 4
-            lr = np.linspace(0.002, 0.02, nl) if task == "least_squares" else \
-                np.linspace(0.05, 0.5, nl)
-            rho = np.linspace(0.0, 0.1, nr)
+            lr, rho = _grids(task, nl, nr)
             rows = nl * nr * seeds
             # (a) st.sweep in stochastic mode: steps only
             rates, res = {}, None
@@ -287,7 +313,7 @@ def data(a, pool) -> None:
                 S = np.tile(np.arange(seeds), nl * nr)
                 W0 = res.w0[S]
                 args = (W0, LR, RHO, tables[S])
-                fn = jax_data(land.X, land.y, task, steps, record_loss=False)
+                fn = jax_data(land.X, land.y, task, steps)
                 j_steps, wj = jax_rate(fn, args, rows * steps, a.repeat)
                 fn = jax_data_sweep(land.X, land.y, task, steps, GROWTH_WINDOW,
                                     st.DIVERGENCE_NORM)
@@ -298,38 +324,80 @@ def data(a, pool) -> None:
                 assert not np.any(dead) and np.all(res.outcome == st.Outcome.BOUNDED)
                 assert np.allclose(tail[:, -1], res.final_loss.ravel(), rtol=1e-8)
                 assert np.allclose(gnorm, res.final_grad_norm.ravel(), rtol=1e-6)
-            print(f"  {task:<14} {'sweep':<12} {rows:>7} {b:>3} {steps:>5} "
+            print(f"  {task:<14} {'sweep':<13} {rows:>6} {b:>3} {steps:>5} "
                   f"{rates['exact']:9.2e} {rates['fast']:9.2e} {rates['fast x2']:9.2e} "
                   f"{jr if jr else float('nan'):9.2e} {_fmt_ratio(top / jr if jr else None):>8}")
             if j_steps:
                 print(f"    (JAX steps only, without the sweep's outputs: {j_steps:9.2e}; "
                       f"package / that: {_fmt_ratio(top / j_steps)})")
-            # (b) st.run with explicit indices, as the coupled runs of C13/C14 (which record
-            # no loss), and with the full loss at every step
-            idx = np.random.default_rng(1).integers(0, land.n, size=(steps, rows, b))
-            LR = np.repeat(lr, nr * seeds)
-            RHO = np.tile(np.repeat(rho, seeds), nl)
-            W0 = np.zeros((rows, land.dim))
-            for record_loss, mode in ((False, "run"), (True, "run + loss")):
-                rr = {}
-                for label, fast in (("exact", False), ("fast", True)):
-                    landf = _land(ds, fast)
-                    opt = st.optimizer("ssam", lr=LR, rho=RHO)
-                    t, tr = best(functools.partial(st.run, opt, landf, W0, steps, indices=idx,
-                                                   record_loss=record_loss), a.repeat)
-                    rr[label] = rows * steps / t
-                jr = None
-                if jax:
-                    fn = jax_data(land.X, land.y, task, steps, record_loss=record_loss)
-                    jr, out = jax_rate(fn, (W0, LR, RHO, idx.transpose(1, 0, 2)),
-                                       rows * steps, a.repeat)
-                    wj = out[0] if record_loss else out
-                    assert np.max(np.abs(np.asarray(wj) - tr.final)) < 1e-8
-                top = max(rr.values())
-                print(f"  {task:<14} {mode:<12} {rows:>7} {b:>3} {steps:>5} "
-                      f"{rr['exact']:9.2e} {rr['fast']:9.2e} {'':>9} "
-                      f"{jr if jr else float('nan'):9.2e} "
-                      f"{_fmt_ratio(top / jr if jr else None):>8}")
+            print_run_rows(a, task, ds, b, (nl, nr, seeds), steps)
+
+
+def _coupled_rows(ds, nl, nr, seeds, steps, b):
+    """The rows of C13/C14's coupled runs: (lr, rho) configurations x seeds x {S, S'}, S' the
+    data set with one example replaced; every row of a seed runs that seed's minibatch
+    sequence (S' with the replaced example's row). Returns the landscape's data, the indices
+    ``(steps, rows, b)`` and the per-row lr and rho."""
+    pairs = default_replacements(ds, 1)
+    land, _ = _augmented(ds, pairs)
+    base, primed, _ = coupled_indices(ds, pairs, range(seeds), steps, b)
+    idx, shape = _row_indices(base, primed, nl * nr, compact=True)
+    lr, rho = _grids(ds.task, nl, nr)
+    per_c = int(np.prod(shape[1:]))
+    return land.X, land.y, idx, np.repeat(np.repeat(lr, nr), per_c), \
+        np.repeat(np.tile(rho, nl), per_c)
+
+
+def _grids(task, nl, nr):
+    lr = np.linspace(0.002, 0.02, nl) if task == "least_squares" else np.linspace(0.05, 0.5, nl)
+    return lr, np.linspace(0.0, 0.1, nr)
+
+
+def print_run_rows(a, task, ds, b, sizes, steps) -> None:
+    """``st.run`` rows: the coupled runs of C13/C14 (no loss recorded, as there; and with the
+    full loss at every step), and runs where every row has its own minibatch sequence."""
+    nl, nr, seeds = sizes
+    cases = []
+    X, y, idx, LR, RHO = _coupled_rows(ds, nl // 2, nr, seeds, steps, b)
+    cases += [("coupled run", X, y, idx, LR, RHO, False), ("coupled +loss", X, y, idx, LR,
+                                                           RHO, True)]
+    lr, rho = _grids(task, nl, nr)
+    rows = nl * nr * seeds
+    own = np.random.default_rng(1).integers(0, ds.X.shape[0], size=(steps, rows, b))
+    cases.append(("own run", ds.X, ds.y, own, np.repeat(lr, nr * seeds),
+                  np.tile(np.repeat(rho, seeds), nl), False))
+    cls = st.LeastSquares if task == "least_squares" else st.Logistic
+    for mode, X, y, idx, LR, RHO, record_loss in cases:
+        rows = idx.shape[1]
+        W0 = np.zeros((rows, X.shape[1]))
+        opt = st.optimizer("ssam", lr=LR, rho=RHO)
+        rr = {}
+        for label, fast in (("exact", False), ("fast", True)):
+            t, tr = best(functools.partial(st.run, opt, cls(X, y, fast=fast), W0, steps,
+                                           indices=idx, record_loss=record_loss), a.repeat)
+            rr[label] = rows * steps / t
+        assert not tr.diverged.any()
+        jr = j_steps = None
+        if jax:
+            args = (W0, LR, RHO, idx.transpose(1, 0, 2))
+            j_steps, wj = jax_rate(jax_data(X, y, task, steps), args, rows * steps, a.repeat)
+            jr, (wj2, dead, rec, first) = jax_rate(
+                jax_data_run(X, y, task, record_loss, st.DIVERGENCE_NORM), args,
+                rows * steps, a.repeat)
+            for got in (wj, wj2):
+                assert np.max(np.abs(np.asarray(got) - tr.final)) < 1e-8
+            assert not np.any(dead)
+            assert np.allclose(rec[:, :, 2].T, tr.gamma, rtol=1e-8)
+            if record_loss:
+                assert np.allclose(rec[:, :, 3].T, tr.loss[1:], rtol=1e-8)
+                assert np.allclose(first, tr.loss[0], rtol=1e-12)
+        top = max(rr.values())
+        print(f"  {task:<14} {mode:<13} {rows:>6} {b:>3} {steps:>5} "
+              f"{rr['exact']:9.2e} {rr['fast']:9.2e} {'':>9} "
+              f"{jr if jr else float('nan'):9.2e} {_fmt_ratio(top / jr if jr else None):>8}")
+        if j_steps:
+            print(f"    (JAX steps only, without the run's records: {j_steps:9.2e}; "
+                  f"package / that: {_fmt_ratio(top / j_steps)})")
 
 
 def _land(ds, fast):

@@ -98,6 +98,19 @@ def coupled_indices(ds: Dataset, pairs, seeds, steps, batch_size):
     return base, primed, where
 
 
+def _row_indices(base, primed, C, compact):
+    """The indices ``(steps, rows, b)`` of :func:`coupled_run`'s rows and their shape
+    ``(C, S, K, 2)`` (``compact``: ``(C, S, 1 + K)``), from :func:`coupled_indices`."""
+    if compact:  # (S, 1 + K, steps, b) → rows (C, S, 1 + K)
+        idx = np.concatenate([base[:, None], primed], axis=1)
+    else:  # (S, K, 2, steps, b) → rows (C, S, K, 2)
+        idx = np.stack([np.broadcast_to(base[:, None], primed.shape), primed], axis=2)
+    shape = (C, *idx.shape[:-2])
+    steps, b = idx.shape[-2:]
+    idx = np.broadcast_to(idx[None], (C, *idx.shape)).reshape(-1, steps, b)
+    return np.ascontiguousarray(idx.transpose(1, 0, 2)), shape
+
+
 def coupled_run(ds, rule, factory, lrs, rhos, seeds, pairs, steps, batch_size, record,
                 record_loss=True, compact=False):
     r"""One batched run of ``rule`` on :math:`S` and every :math:`S'` with shared indices.
@@ -115,14 +128,8 @@ def coupled_run(ds, rule, factory, lrs, rhos, seeds, pairs, steps, batch_size, r
     land, _ = _augmented(ds, pairs)
     base, primed, _ = coupled_indices(ds, pairs, seeds, steps, batch_size)
     C = len(lrs)
-    if compact:  # (S, 1 + K, steps, b) → rows (C, S, 1 + K)
-        idx = np.concatenate([base[:, None], primed], axis=1)
-    else:  # (S, K, 2, steps, b) → rows (C, S, K, 2)
-        idx = np.stack([np.broadcast_to(base[:, None], primed.shape), primed], axis=2)
-    shape = (C, *idx.shape[:-2])
+    idx, shape = _row_indices(base, primed, C, compact)
     per_c = int(np.prod(shape[1:]))
-    idx = np.broadcast_to(idx[None], (C, *idx.shape)).reshape(C * per_c, steps, batch_size)
-    idx = np.ascontiguousarray(idx.transpose(1, 0, 2))
     lr_rows = np.repeat(np.asarray(lrs, dtype=np.float64), per_c)
     rho_rows = np.repeat(np.asarray(rhos, dtype=np.float64), per_c)
     opt = build(factory, lr_rows, rho_rows, label=f"rules[{rule!r}]")
