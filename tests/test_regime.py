@@ -199,6 +199,14 @@ def test_c14b_every_verdict_is_reachable():
     assert own.verdict == "violated"
     top = own.evidence["datasets"]["breast_cancer"]["top_win_over_unit"]
     assert top["usam"] > 0 and top["ssam"] == 0
+    # the lead is split into its parts (test = optimization error + gap, to rounding) at a
+    # cell where USAM wins; here USAM wins by optimizing faster within the budget
+    lead = own.evidence["datasets"]["breast_cancer"]["lead"]
+    assert lead["lr_over_unit"] <= top["usam"] and lead["usam"]["test"] < 0
+    for part in (lead["usam"], lead["ssam"]):
+        assert part["test"] == pytest.approx(part["opt_error"] + part["gen_gap"], abs=1e-12)
+    assert lead["usam"]["opt_error"] < lead["usam"]["gen_gap"]
+    assert own.key.startswith("breast_cancer: beats SGD up to")
     cfg = replace(regime.RegimeConfig.quick(), datasets=("synthetic_logistic",))
     # an "SSAM" that is USAM at η/2 wins up to twice as high: holds
     half = check_c14b(config=cfg, rules={"ssam": scaled("usam", 0.5)})

@@ -204,7 +204,9 @@ def check_c14b(quick: bool = True, rules: Rules | None = None,
     minus SGD; a diverged run counts as larger than any finite loss), a one-sided Wilcoxon
     signed-rank test (rule < SGD), the mean difference with its 95% t interval, Holm's
     correction over all cells. The test risk is reported split into optimization error
-    :math:`f_S(w_T) - \min f_S` and generalization gap.
+    :math:`f_S(w_T) - \min f_S` and generalization gap, and so is USAM's and SSAM's lead over
+    SGD where USAM's is largest: whether a rule wins by optimizing faster within the budget
+    :math:`T` or by generalizing better.
 
     Verdict: ``inconclusive`` if neither USAM nor SSAM beats SGD in any cell (premise absent);
     else ``holds`` if on every data set where one of them wins the highest winning
@@ -259,11 +261,17 @@ def check_c14b(quick: bool = True, rules: Rules | None = None,
             bad += [] if ok else [name]
         else:
             ok = None
+        info["lead"] = lead = _lead(r, info["rules"]["usam"]["beats_sgd"])
+        measured = "highest η/(2/β) beating SGD: " + ", ".join(
+            f"{k.upper()} {'none' if not x else f'{x:.3g}'}" for k, x in top.items())
+        if lead is not None:
+            measured += (f"; lead over SGD at η/(2/β) = {lead['lr_over_unit']:.3g} (test = "
+                         "optimization + gap): " + ", ".join(
+                             f"{k.upper()} {v['test']:+.3g} = {v['opt_error']:+.3g} "
+                             f"{'-' if v['gen_gap'] < 0 else '+'} {abs(v['gen_gap']):.3g}"
+                             for k, v in lead.items() if k != "lr_over_unit"))
         rows.append(Row(f"{name} (n={info['n']}, d={info['d']})",
-                        "SSAM's highest winning η above USAM's",
-                        "highest η/(2/β) beating SGD: " + ", ".join(
-                            f"{k.upper()} {'none' if not x else f'{x:.3g}'}"
-                            for k, x in top.items()), ok))
+                        "SSAM's highest winning η above USAM's", measured, ok))
     n_usam_ssam = sum(any(ev["datasets"][n]["rules"][x]["beats_sgd"]) for n in runs
                       for x in ("usam", "ssam"))
     if n_usam_ssam == 0:
@@ -277,12 +285,40 @@ def check_c14b(quick: bool = True, rules: Rules | None = None,
         verdict = "holds"
     predicted = ("USAM's test-risk advantage over SGD confined to small η; SSAM's reaches "
                  f"higher (Holm over {len(cells)} cells, α = {ALPHA})")
-    measured = "; ".join(f"{row.setting.split(' ')[0]}: {row.measured.split(': ')[1]}"
-                         for row in rows)
-    tops = [ev["datasets"][n]["top_win_over_unit"] for n in runs]
-    key = (f"beats SGD up to η/(2/β): USAM {max(t['usam'] for t in tops):.3g}, SSAM "
-           f"{max(t['ssam'] for t in tops):.3g} (0 = nowhere)")
+    measured = "; ".join(f"{row.setting.split(' ')[0]}: {row.measured}" for row in rows)
+    tops = {n: ev["datasets"][n]["top_win_over_unit"] for n in runs}
+
+    def reach(x):
+        return f"{x:.3g}" if x else "nowhere"
+
+    shown = bad[0] if bad else next((n for n in tops if tops[n]["usam"] or tops[n]["ssam"]),
+                                    None)
+    key = ("nobody beats SGD beyond noise" if shown is None else
+           f"{shown}: beats SGD up to η/(2/β) USAM {reach(tops[shown]['usam'])}, SSAM "
+           f"{reach(tops[shown]['ssam'])}")
     return Result(predicted, measured, verdict, ev, key=key, rows=rows)
+
+
+def _lead(r, usam_wins):
+    """Where USAM's test-risk lead over SGD is largest among the cells where it wins: each
+    rule's mean paired difference to SGD there (USAM and SSAM), of the test loss and of its two
+    parts, optimization error and generalization gap; ``None`` without a win or with a
+    diverged run in that cell."""
+    wins = np.flatnonzero(usam_wins)
+    if wins.size == 0:
+        return None
+    j, u = r.rules.index("sgd"), r.rules.index("usam")
+    test, opt, gap = r.test_loss, r.opt_error(), r.gen_gap()
+    e = int(wins[np.argmin((test[u] - test[j]).mean(axis=-1)[wins])])
+    out = {"lr_over_unit": float(r.lrs[e] / r.unit)}
+    for rule in ("usam", "ssam"):
+        i = r.rules.index(rule)
+        parts = {k: float((x[i, e] - x[j, e]).mean()) for k, x in
+                 (("test", test), ("opt_error", opt), ("gen_gap", gap))}
+        if not all(np.isfinite(list(parts.values()))):
+            return None
+        out[rule] = parts
+    return out
 
 
 # ------------------------------------------------------------------------------------- C18
