@@ -97,7 +97,7 @@ CLAIM_FIGURES: dict[str, tuple[str, ...]] = {
 #: the notebook finds it done). Only the order depends on it, never a result; unlisted items
 #: start last, in reading order. Results are reported in reading order.
 START_FIRST: tuple[str, ...] = (
-    "C11c", "C19", "C13", "C11b", "C11a", "05_saddles", "C03", "C02", "C14a", "C06",
+    "C11c", "C14b", "C19", "C13", "C11b", "C11a", "05_saddles", "C03", "C02", "C14a", "C06",
     "06_linear_models", "04_expansiveness", "07_your_own_analysis", "03_stability",
     "02_renormalization", "01_quickstart",
 )

@@ -206,7 +206,7 @@ def test_c14b_every_verdict_is_reachable():
     for part in (lead["usam"], lead["ssam"]):
         assert part["test"] == pytest.approx(part["opt_error"] + part["gen_gap"], abs=1e-12)
     assert lead["usam"]["opt_error"] < lead["usam"]["gen_gap"]
-    assert own.key.startswith("breast_cancer: beats SGD up to")
+    assert own.key.startswith("breast_cancer: USAM/SSAM beat SGD up to")
     cfg = replace(regime.RegimeConfig.quick(), datasets=("synthetic_logistic",))
     # an "SSAM" that is USAM at η/2 wins up to twice as high: holds
     half = check_c14b(config=cfg, rules={"ssam": scaled("usam", 0.5)})
@@ -215,6 +215,28 @@ def test_c14b_every_verdict_is_reachable():
     sgd = functools.partial(st.optimizer, "sgd")
     none = check_c14b(config=cfg, rules={"usam": sgd, "ssam": sgd})
     assert none.verdict == "inconclusive" and "premise" in none.evidence["reason"]
+
+
+def test_c14b_longer_budget_rows():
+    """The data sets where USAM or SSAM wins run again with budget_factor times the steps
+    (SGD, USAM, SSAM): their rows join the verdict and the key."""
+    cfg = replace(regime.RegimeConfig.quick(), datasets=("breast_cancer",), steps=100,
+                  lr_factors=(0.1, 0.5))
+    res = check_c14b(config=cfg, budget_factor=2)
+    long = res.evidence["long"]
+    assert long["steps"] == 200 and long["budget_factor"] == 2
+    assert set(long["datasets"]) == {n for n, i in res.evidence["datasets"].items()
+                                     if i["usam_or_ssam_wins"]}
+    assert [r.setting.endswith(", T = 200") for r in res.rows] == [False, True]
+    assert all(set(i["top_win_over_unit"]) == {"usam", "ssam"}
+               for i in long["datasets"].values())
+    assert "(×2 steps: " in res.key and res.verdict == "violated"
+    # without the longer budget: one row per data set, nothing else changes
+    short = check_c14b(config=cfg, budget_factor=1)
+    assert "long" not in short.evidence and len(short.rows) == 1
+    assert short.rows[0].measured == res.rows[0].measured
+    with pytest.raises(ValueError, match="budget_factor"):
+        check_c14b(config=cfg, budget_factor=0)
 
 
 # ------------------------------------------------------------------------------ bad input

@@ -137,7 +137,8 @@ REGISTRY: tuple[Claim, ...] = (
     Claim("C14b", "SAM's test-risk window",
           r"SAM beats SGD in test risk only at small $\eta$; SSAM's winning range reaches higher.",
           "paper: Tan et al. 2024, central claim",
-          "ssam_theory.regime: the C14a runs on the four data sets; Wilcoxon per cell, Holm",
+          "ssam_theory.regime: the C14a runs on the four data sets (full checks: those where "
+          "USAM or SSAM wins again with 8× the steps); Wilcoxon per cell, Holm",
           regime.check_c14b),
     Claim("C15", "USAM's descent guarantee",
           r"$\beta$-smooth $f$, $\rho \le 1/(2\beta)$, $\eta \le 1/(4\beta)$: USAM decreases "

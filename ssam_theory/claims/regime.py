@@ -8,9 +8,12 @@ correction, confidence intervals), are decided here.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from scipy import stats
 
+from .. import _validate as v
 from ..data import TIGHT
 from ..regime import RegimeConfig, departure_factor, regime_experiment
 from ..single_example import single_example_gap
@@ -195,7 +198,7 @@ def check_c14a(quick: bool = True, rules: Rules | None = None,
 # ------------------------------------------------------------------------------------ C14b
 
 def check_c14b(quick: bool = True, rules: Rules | None = None,
-               config: RegimeConfig | None = None) -> Result:
+               config: RegimeConfig | None = None, budget_factor: int | None = None) -> Result:
     r"""C14b [paper, central claim; risk reading]: SAM beats SGD in test risk only in a
     limited learning-rate range; SSAM's range reaches higher.
 
@@ -206,26 +209,84 @@ def check_c14b(quick: bool = True, rules: Rules | None = None,
     correction over all cells. The test risk is reported split into optimization error
     :math:`f_S(w_T) - \min f_S` and generalization gap, and so is USAM's and SSAM's lead over
     SGD where USAM's is largest: whether a rule wins by optimizing faster within the budget
-    :math:`T` or by generalizing better.
+    :math:`T` or by generalizing better. Since a fixed budget favours the rule that optimizes
+    faster, the data sets where USAM or SSAM wins are run again (SGD, USAM and SSAM; half the
+    seeds, at least 8) with ``budget_factor`` times the steps (their own Holm family) and
+    checked the same way.
 
     Verdict: ``inconclusive`` if neither USAM nor SSAM beats SGD in any cell (premise absent);
     else ``holds`` if on every data set where one of them wins the highest winning
-    :math:`\eta` of SSAM exceeds USAM's (0 when USAM never wins), ``violated`` otherwise.
+    :math:`\eta` of SSAM exceeds USAM's (0 when USAM never wins), at both budgets;
+    ``violated`` otherwise.
 
     Args:
         quick, rules, config: as in :func:`check_c14a`.
+        budget_factor: the longer budget, in multiples of ``config.steps``; default 8 with the
+            full preset, none (1) in quick mode.
 
     Returns:
-        A :class:`Result` with one row per data set.
+        A :class:`Result` with one row per data set and budget.
     """
     config = _config(quick, config)
+    factor = (1 if quick else 8) if budget_factor is None else \
+        v.as_count("budget_factor", budget_factor, low=1)
     runs = {k: r for k, r in _runs(config, rules).items() if k != TIGHT}
-    cells, ev = [], {"alpha": ALPHA, "seeds": config.seeds, "datasets": {}}
+    ev = {"alpha": ALPHA, "seeds": config.seeds, "steps": config.steps}
+    ev["datasets"], rows, cells, any_win = _risk_table(runs)
+    decisive = [n for n, i in ev["datasets"].items() if i["usam_or_ssam_wins"]]
+    if factor > 1 and decisive:
+        long_cfg = replace(config, datasets=tuple(decisive), steps=factor * config.steps,
+                           rules=("sgd", "usam", "ssam"), seeds=max(8, config.seeds // 2))
+        ev["long"] = {"steps": long_cfg.steps, "budget_factor": factor}
+        ev["long"]["datasets"], long_rows, _, _ = _risk_table(
+            regime_experiment(long_cfg, rules))
+        rows += long_rows
+    bad = [(n, ev["datasets"][n]) for n in ev["datasets"] if ev["datasets"][n]["ok"] is False]
+    bad += [(n, ev["long"]["datasets"][n]) for n in ev.get("long", {}).get("datasets", {})
+            if ev["long"]["datasets"][n]["ok"] is False]
+    if not decisive:
+        verdict = "inconclusive"
+        ev["reason"] = ("neither USAM nor SSAM beats SGD beyond noise in any cell (premise "
+                        "absent)" + ("; SAM/NSSAM do somewhere" if any_win else ""))
+    elif bad:
+        verdict = "violated"
+        ev["counterexample"] = {"dataset": bad[0][0], "steps": bad[0][1]["steps"],
+                                **bad[0][1]["top_win_over_unit"]}
+    else:
+        verdict = "holds"
+    predicted = ("USAM's test-risk advantage over SGD confined to small η; SSAM's reaches "
+                 f"higher (Holm over {cells} cells, α = {ALPHA})" + (
+                     f"; again with {factor}× the steps" if "long" in ev else ""))
+    measured = "; ".join(
+        f"{name}{suffix}: {info['measured']}"
+        for table, suffix in ((ev["datasets"], ""),
+                              (ev.get("long", {}).get("datasets", {}),
+                               f" (T = {factor * config.steps})"))
+        for name, info in table.items())
+
+    def reach(info):
+        t = info["top_win_over_unit"]
+        return "/".join(f"{t[k]:.3g}" if t[k] else "—" for k in ("usam", "ssam"))
+
+    shown = bad[0][0] if bad else (decisive[0] if decisive else None)
+    key = "nobody beats SGD beyond noise" if shown is None else (
+        f"{shown}: USAM/SSAM beat SGD up to η/(2/β) {reach(ev['datasets'][shown])}" + (
+            f" (×{factor} steps: {reach(ev['long']['datasets'][shown])})" if "long" in ev
+            else ""))
+    return Result(predicted, measured, verdict, ev, key=key, rows=rows)
+
+
+def _risk_table(runs):
+    r"""The risk cells of ``runs`` (``{data set: RegimeRuns}``): per data set the per-cell
+    statistics, the highest winning :math:`\eta` of each rule, the lead split and whether SSAM
+    reaches higher than USAM (``ok``; ``None`` where neither wins); Holm over all cells.
+    Returns ``(info by data set, rows, number of cells, whether any rule wins anywhere)``."""
+    cells, table = [], {}
     for name, r in runs.items():
         j = r.rules.index("sgd")
         big = np.where(np.isfinite(r.test_loss), r.test_loss, 1e300)
         info = {k: r.dataset[k] for k in ("n", "d", "beta", "beta_example", "L")}
-        info.update(beta_batch=r.beta, lr_over_unit=(r.lrs / r.unit).tolist(),
+        info.update(steps=r.steps, beta_batch=r.beta, lr_over_unit=(r.lrs / r.unit).tolist(),
                     min_train_loss=r.min_train_loss, rules={})
         for i, rule in enumerate(r.rules):
             d = {"test": [], "opt_error": [], "gen_gap": [], "diff": [], "diff_ci": [], "p": []}
@@ -240,12 +301,12 @@ def check_c14b(quick: bool = True, rules: Rules | None = None,
                     d["p"].append(_wilcoxon_less(big[i, e] - big[j, e]))
                     cells.append((name, rule, e))
             info["rules"][rule] = d
-        ev["datasets"][name] = info
-    adj = holm([ev["datasets"][n]["rules"][ru]["p"][e] for n, ru, e in cells])
+        table[name] = info
+    adj = holm([table[n]["rules"][ru]["p"][e] for n, ru, e in cells])
     for (n, ru, _e), p in zip(cells, adj):
-        ev["datasets"][n]["rules"][ru].setdefault("p_holm", []).append(float(p))
-    rows, wins_any, bad = [], False, []
-    for name, info in ev["datasets"].items():
+        table[n]["rules"][ru].setdefault("p_holm", []).append(float(p))
+    rows, any_win = [], False
+    for name, info in table.items():
         r = runs[name]
         top = {}
         for rule in r.rules:
@@ -255,12 +316,9 @@ def check_c14b(quick: bool = True, rules: Rules | None = None,
             info["rules"][rule]["beats_sgd"] = w.tolist()
             top[rule] = float(r.lrs[w].max() / r.unit) if w.any() else 0.0
         info["top_win_over_unit"] = top
-        wins_any |= any(top.values())
-        if top["usam"] or top["ssam"]:
-            ok = top["ssam"] > top["usam"]
-            bad += [] if ok else [name]
-        else:
-            ok = None
+        any_win |= any(top.values())
+        info["usam_or_ssam_wins"] = bool(top["usam"] or top["ssam"])
+        info["ok"] = top["ssam"] > top["usam"] if info["usam_or_ssam_wins"] else None
         info["lead"] = lead = _lead(r, info["rules"]["usam"]["beats_sgd"])
         measured = "highest η/(2/β) beating SGD: " + ", ".join(
             f"{k.upper()} {'none' if not x else f'{x:.3g}'}" for k, x in top.items())
@@ -270,33 +328,10 @@ def check_c14b(quick: bool = True, rules: Rules | None = None,
                              f"{k.upper()} {v['test']:+.3g} = {v['opt_error']:+.3g} "
                              f"{'-' if v['gen_gap'] < 0 else '+'} {abs(v['gen_gap']):.3g}"
                              for k, v in lead.items() if k != "lr_over_unit"))
-        rows.append(Row(f"{name} (n={info['n']}, d={info['d']})",
-                        "SSAM's highest winning η above USAM's", measured, ok))
-    n_usam_ssam = sum(any(ev["datasets"][n]["rules"][x]["beats_sgd"]) for n in runs
-                      for x in ("usam", "ssam"))
-    if n_usam_ssam == 0:
-        verdict = "inconclusive"
-        ev["reason"] = ("neither USAM nor SSAM beats SGD beyond noise in any cell (premise "
-                        "absent)" + ("; SAM/NSSAM do somewhere" if wins_any else ""))
-    elif bad:
-        verdict = "violated"
-        ev["counterexample"] = {"dataset": bad[0], **ev["datasets"][bad[0]]["top_win_over_unit"]}
-    else:
-        verdict = "holds"
-    predicted = ("USAM's test-risk advantage over SGD confined to small η; SSAM's reaches "
-                 f"higher (Holm over {len(cells)} cells, α = {ALPHA})")
-    measured = "; ".join(f"{row.setting.split(' ')[0]}: {row.measured}" for row in rows)
-    tops = {n: ev["datasets"][n]["top_win_over_unit"] for n in runs}
-
-    def reach(x):
-        return f"{x:.3g}" if x else "nowhere"
-
-    shown = bad[0] if bad else next((n for n in tops if tops[n]["usam"] or tops[n]["ssam"]),
-                                    None)
-    key = ("nobody beats SGD beyond noise" if shown is None else
-           f"{shown}: beats SGD up to η/(2/β) USAM {reach(tops[shown]['usam'])}, SSAM "
-           f"{reach(tops[shown]['ssam'])}")
-    return Result(predicted, measured, verdict, ev, key=key, rows=rows)
+        info["measured"] = measured
+        rows.append(Row(f"{name} (n={info['n']}, d={info['d']}), T = {r.steps}",
+                        "SSAM's highest winning η above USAM's", measured, info["ok"]))
+    return table, rows, len(cells), any_win
 
 
 def _lead(r, usam_wins):
