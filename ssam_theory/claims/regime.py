@@ -325,9 +325,9 @@ def _risk_table(runs):
         if lead is not None:
             measured += (f"; lead over SGD at η/(2/β) = {lead['lr_over_unit']:.3g} (test = "
                          "optimization + gap): " + ", ".join(
-                             f"{k.upper()} {v['test']:+.3g} = {v['opt_error']:+.3g} "
-                             f"{'-' if v['gen_gap'] < 0 else '+'} {abs(v['gen_gap']):.3g}"
-                             for k, v in lead.items() if k != "lr_over_unit"))
+                             f"{k.upper()} {part['test']:+.3g} = {part['opt_error']:+.3g} "
+                             f"{'-' if part['gen_gap'] < 0 else '+'} {abs(part['gen_gap']):.3g}"
+                             for k, part in lead.items() if k != "lr_over_unit"))
         info["measured"] = measured
         rows.append(Row(f"{name} (n={info['n']}, d={info['d']}), T = {r.steps}",
                         "SSAM's highest winning η above USAM's", measured, info["ok"]))
@@ -335,24 +335,24 @@ def _risk_table(runs):
 
 
 def _lead(r, usam_wins):
-    """Where USAM's test-risk lead over SGD is largest among the cells where it wins: each
-    rule's mean paired difference to SGD there (USAM and SSAM), of the test loss and of its two
-    parts, optimization error and generalization gap; ``None`` without a win or with a
-    diverged run in that cell."""
-    wins = np.flatnonzero(usam_wins)
-    if wins.size == 0:
-        return None
+    """Where USAM's test-risk lead over SGD is largest among the cells where it wins and no
+    run diverged: each rule's mean paired difference to SGD there (USAM and SSAM), of the test
+    loss and of its two parts, optimization error and generalization gap; ``None`` without
+    such a cell."""
     j, u = r.rules.index("sgd"), r.rules.index("usam")
     test, opt, gap = r.test_loss, r.opt_error(), r.gen_gap()
-    e = int(wins[np.argmin((test[u] - test[j]).mean(axis=-1)[wins])])
+    with np.errstate(invalid="ignore"):
+        lead = (test[u] - test[j]).mean(axis=-1)
+    sane = np.isfinite(test[[j, u, r.rules.index("ssam")]]).all(axis=(0, 2))
+    wins = np.flatnonzero(np.asarray(usam_wins) & sane)
+    if wins.size == 0:
+        return None
+    e = int(wins[np.argmin(lead[wins])])
     out = {"lr_over_unit": float(r.lrs[e] / r.unit)}
     for rule in ("usam", "ssam"):
         i = r.rules.index(rule)
-        parts = {k: float((x[i, e] - x[j, e]).mean()) for k, x in
-                 (("test", test), ("opt_error", opt), ("gen_gap", gap))}
-        if not all(np.isfinite(list(parts.values()))):
-            return None
-        out[rule] = parts
+        out[rule] = {k: float((x[i, e] - x[j, e]).mean()) for k, x in
+                     (("test", test), ("opt_error", opt), ("gen_gap", gap))}
     return out
 
 
