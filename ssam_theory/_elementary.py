@@ -35,12 +35,23 @@ def _as_float(typingctx, bits):
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 to 32 bits: k * _LN2_HI is exact for |k| < 2^21
 _LN2_LO = 1.90821492927058770002e-10  # ln 2 - _LN2_HI
-# Taylor coefficients 1/i! of e^r, |r| <= ln(2)/2: the remainder after r^13 is below 5e-18
-(_E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12, _E13) = (
-    1.0 / math.factorial(i) for i in range(2, 14))
-# 1/(2i+1), i = 1..17: log(1+t) = 2 atanh(s) = 2s (1 + s^2/3 + s^4/5 + ...), s = t/(2+t)
-(_A1, _A2, _A3, _A4, _A5, _A6, _A7, _A8, _A9, _A10, _A11, _A12, _A13, _A14, _A15, _A16,
- _A17) = (1.0 / (2 * i + 1) for i in range(1, 18))
+# Taylor coefficients 1/i! of e^r, highest first, i = 13..0: the remainder after r^13 is below
+# 5e-18 for |r| <= ln(2)/2
+_EXP = tuple(1.0 / math.factorial(i) for i in range(13, -1, -1))
+# 1/(2i+1), highest first, i = 17..1: log(1+t) = 2 atanh(s) = 2s (1 + s^2/3 + s^4/5 + ...),
+# s = t/(2+t)
+_ATANH = tuple(1.0 / (2 * i + 1) for i in range(17, 0, -1))
+
+
+@njit(inline="always", **_OPTS)
+def _horner(coefs, x):
+    """``(...(c_0 x + c_1) x + ...) x + c_last`` for the constant tuple ``coefs`` (highest
+    first): one multiply and one add per coefficient, in this order (unrolled by the
+    compiler, the tuple's length being fixed)."""
+    p = coefs[0]
+    for i in range(1, len(coefs)):
+        p = coefs[i] + x * p
+    return p
 
 
 @njit(inline="always", **_OPTS)
@@ -56,20 +67,7 @@ def exp_nonpos(x):
     x = 0.0 if bad else (-746.0 if x < -746.0 else x)
     kf = math.floor(x * _LOG2E + 0.5)
     r = (x - kf * _LN2_HI) - kf * _LN2_LO
-    p = _E13
-    p = _E12 + r * p
-    p = _E11 + r * p
-    p = _E10 + r * p
-    p = _E9 + r * p
-    p = _E8 + r * p
-    p = _E7 + r * p
-    p = _E6 + r * p
-    p = _E5 + r * p
-    p = _E4 + r * p
-    p = _E3 + r * p
-    p = _E2 + r * p
-    p = 1.0 + r * p
-    p = 1.0 + r * p
+    p = _horner(_EXP, r)
     k = np.int64(kf)
     k1 = k >> 1
     out = (p * _as_float((k1 + 1023) << 52)) * _as_float((k - k1 + 1023) << 52)
@@ -84,23 +82,7 @@ def log1p_unit(t):
     """
     s = t / (2.0 + t)
     z = s * s
-    q = _A17
-    q = _A16 + z * q
-    q = _A15 + z * q
-    q = _A14 + z * q
-    q = _A13 + z * q
-    q = _A12 + z * q
-    q = _A11 + z * q
-    q = _A10 + z * q
-    q = _A9 + z * q
-    q = _A8 + z * q
-    q = _A7 + z * q
-    q = _A6 + z * q
-    q = _A5 + z * q
-    q = _A4 + z * q
-    q = _A3 + z * q
-    q = _A2 + z * q
-    q = _A1 + z * q
+    q = _horner(_ATANH, z)
     s2 = 2.0 * s
     return s2 + s2 * (z * q)
 
