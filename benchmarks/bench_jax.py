@@ -358,6 +358,8 @@ def print_run_rows(a, task, ds, b, sizes, steps) -> None:
     full loss at every step), and runs where every row has its own minibatch sequence."""
     nl, nr, seeds = sizes
     cases = []
+    # half the learning rates: each configuration and seed has two rows (S and S'), so the
+    # coupled runs have as many rows as the others
     X, y, idx, LR, RHO = _coupled_rows(ds, nl // 2, nr, seeds, steps, b)
     cases += [("coupled run", X, y, idx, LR, RHO, False), ("coupled +loss", X, y, idx, LR,
                                                            RHO, True)]
